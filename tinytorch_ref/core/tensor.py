@@ -25,7 +25,8 @@ tensors::
 
 A new instance is created for every application, so saved state never leaks
 between calls.  ``backward`` may return ``None`` for an input that needs no
-gradient.  Non-tensor settings (stride, padding, ...) go to ``__init__``.
+gradient.  An input passed as ``None`` (an optional bias, say) reaches
+``forward`` as ``None`` and its gradient is ignored.  Non-tensor settings (stride, padding, ...) go to ``__init__``.
 """
 from __future__ import annotations
 
@@ -156,7 +157,7 @@ class Tensor:
             seen.add(id(node))
             stack.append((node, True))
             for parent in node._parents:
-                if parent.requires_grad and id(parent) not in seen:
+                if parent is not None and parent.requires_grad and id(parent) not in seen:
                     stack.append((parent, False))
 
         grads: dict[int, np.ndarray] = {id(self): grad}
@@ -175,7 +176,7 @@ class Tensor:
                     f"{type(node._fn).__name__}.backward returned {len(parent_grads)} gradients "
                     f"for {len(node._parents)} inputs")
             for parent, pg in zip(node._parents, parent_grads):
-                if pg is None or not parent.requires_grad:
+                if pg is None or parent is None or not parent.requires_grad:
                     continue
                 pg = np.asarray(pg)
                 if pg.shape != parent.shape:
@@ -263,9 +264,10 @@ class Function:
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     def __call__(self, *inputs) -> Tensor:
-        tensors = tuple(_lift(t) for t in inputs)
-        out = Tensor(self.forward(*(t.data for t in tensors)))
-        if _grad_enabled and any(t.requires_grad for t in tensors):
+        # None stays None (an optional input such as a missing bias); its gradient is ignored.
+        tensors = tuple(None if t is None else _lift(t) for t in inputs)
+        out = Tensor(self.forward(*(None if t is None else t.data for t in tensors)))
+        if _grad_enabled and any(t is not None and t.requires_grad for t in tensors):
             out.requires_grad = True
             out._fn = self
             out._parents = tensors
