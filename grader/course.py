@@ -1,0 +1,142 @@
+"""The instructor's commands, driven through nbgrader's own API.
+
+``python -m grader <command>`` (the Makefile targets call these):
+
+release   generate the student version into release/09_spatial/
+grade     autograde every submission under submitted/ (trusted, sandboxed)
+feedback  HTML feedback for every autograded submission
+export    grades CSV (nbgrader's CSV export)
+demo      build sample submissions, grade, feedback, export, print the score table
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.plugins import CsvExportPlugin
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+ASSIGNMENT = "09_spatial"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# nbgrader runs the `alembic` command of its environment when it creates a gradebook.
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
+
+
+class CommandFailed(RuntimeError):
+    """An nbgrader step failed; the message carries nbgrader's log."""
+
+
+def load_config(root: str = ROOT, **overrides) -> Config:
+    config = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
+    config.CourseDirectory.root = root
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".", 1)
+        config[section][key] = value
+    return config
+
+
+def make_api(root: str = ROOT, config: Config | None = None) -> NbGraderAPI:
+    config = config if config is not None else load_config(root)
+    coursedir = CourseDirectory(config=config)
+    return NbGraderAPI(coursedir=coursedir, config=config)
+
+
+def _checked(result: dict, what: str) -> dict:
+    if not result.get("success"):
+        raise CommandFailed(f"{what} failed:\n{result.get('error') or ''}\n{result.get('log') or ''}")
+    return result
+
+
+@contextlib.contextmanager
+def _chdir(path: str):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def release(root: str = ROOT) -> str:
+    """nbgrader generate_assignment: source/ -> release/ (and the assignment's cells into the gradebook)."""
+    with _chdir(root):
+        _checked(make_api(root).generate_assignment(ASSIGNMENT, force=True, create=True), "generate_assignment")
+    return os.path.join(root, "release", ASSIGNMENT)
+
+
+def ensure_gradebook(root: str = ROOT) -> None:
+    """Make sure the gradebook knows the assignment's cells, without touching release/."""
+    config = load_config(root)
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        try:
+            if gb.find_assignment(ASSIGNMENT).notebooks:
+                return
+        except MissingEntry:
+            pass
+    scratch = tempfile.mkdtemp(prefix="release-")
+    try:
+        config.CourseDirectory.release_directory = scratch
+        with _chdir(root):
+            _checked(make_api(root, config).generate_assignment(ASSIGNMENT, force=True, create=True),
+                     "generate_assignment (gradebook)")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def submitted_students(root: str = ROOT) -> list[str]:
+    base = os.path.join(root, "submitted")
+    if not os.path.isdir(base):
+        return []
+    return sorted(s for s in os.listdir(base) if os.path.isdir(os.path.join(base, s, ASSIGNMENT)))
+
+
+def autograde_one(student: str, root: str = ROOT, force: bool = True) -> dict:
+    with _chdir(root):
+        return make_api(root).autograde(ASSIGNMENT, student, force=force, create=True)
+
+
+def feedback(root: str = ROOT) -> str:
+    with _chdir(root):
+        _checked(make_api(root).generate_feedback(ASSIGNMENT), "generate_feedback")
+    return os.path.join(root, "feedback")
+
+
+def export(root: str = ROOT, path: str | None = None) -> str:
+    config = load_config(root)
+    path = path or os.path.join(root, "grades.csv")
+    plugin = CsvExportPlugin(config=config)
+    plugin.to = path
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        plugin.export(gb)
+    return path
+
+
+def cell_scores(root: str = ROOT) -> dict[str, dict[str, float]]:
+    """student -> {grade cell -> auto score} for every autograded submission."""
+    config = load_config(root)
+    table: dict[str, dict[str, float]] = {}
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        for submission in gb.assignment_submissions(ASSIGNMENT):
+            for nb in submission.notebooks:
+                row = table.setdefault(submission.student.id, {})
+                for grade in nb.grades:
+                    if grade.cell.cell_type == "code" or grade.auto_score is not None:
+                        row[grade.name] = grade.auto_score
+    return table
+
+
+def max_scores(root: str = ROOT) -> dict[str, float]:
+    config = load_config(root)
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        nb = gb.find_notebook(ASSIGNMENT, ASSIGNMENT)
+        return {cell.name: cell.max_score for cell in nb.grade_cells}

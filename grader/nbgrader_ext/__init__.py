@@ -1,0 +1,1 @@
+"""nbgrader plumbing: small preprocessors plugged in through nbgrader_config.py."""

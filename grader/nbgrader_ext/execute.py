@@ -1,0 +1,314 @@
+"""TrustedExecute: nbgrader's execution step, with verdicts computed outside student code.
+
+Plugged in as the first of ``Autograde.autograde_preprocessors`` (see
+nbgrader_config.py), it replaces nbgrader's in-kernel ``Execute``:
+
+* Student cells run, in order, in a sandboxed kernel (grader.sandbox) with a
+  time limit per cell and per notebook, and a cap on output.
+* Autograder test cells are *not* executed in that kernel.  Their
+  ``run("<group>")`` / ``run("<group>", hidden=True)`` calls are read from
+  the cell source, and the grader runs those checks itself, reaching the
+  student's objects only through RemoteStudent (plain arrays back).  It then
+  writes the cell's outputs: a PASS/FAIL report, and an error output when a
+  check failed, which is what nbgrader's SaveAutoGrades scores.  No hidden
+  check source and no traceback from grader code ever reaches an output.
+* A kernel that dies, hangs or runs out of memory is restarted and the
+  student cells before the failure are replayed, so the incident costs only
+  the affected cells.  Every incident is written to a ``<notebook>.grading.json``
+  record next to the autograded notebook.
+"""
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import time
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbgrader import utils
+from nbgrader.preprocessors import Execute
+from traitlets import Instance, Unicode, default
+
+from ..public.checking import CheckResult
+from ..public.visible_checks import REGISTRY as VISIBLE
+from ..records import GradingRecord
+from ..remote import CallTimedOut, KernelLost, RemoteStudent
+from ..sandbox import Sandbox, SandboxPolicy
+
+RUN_FUNCTION = "run"
+HIDDEN_MARK = "(hidden) "
+
+
+class GradeCellError(ValueError):
+    """An autograder test cell is not written the way the trusted executor expects."""
+
+
+def check_calls(source: str) -> list[tuple[str, bool]]:
+    """The ``run(group, hidden=...)`` calls of a test cell, in order."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise GradeCellError(f"test cell does not parse: {exc}") from None
+    calls = []
+    for node in tree.body:
+        if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+            continue
+        call = node.value
+        if not (isinstance(call.func, ast.Name) and call.func.id == RUN_FUNCTION):
+            continue
+        if len(call.args) != 1 or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
+            raise GradeCellError(f"{RUN_FUNCTION}() needs one string literal (the check group)")
+        hidden = False
+        for kw in call.keywords:
+            if kw.arg == "hidden" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, bool):
+                hidden = kw.value.value
+            else:
+                raise GradeCellError(f"unsupported argument to {RUN_FUNCTION}(): {ast.dump(kw)}")
+        calls.append((call.args[0].value, hidden))
+    if not calls:
+        raise GradeCellError(f"test cell has no {RUN_FUNCTION}(\"<group>\") call")
+    return calls
+
+
+def hidden_registry():
+    from ..hidden_checks import REGISTRY  # imported lazily: it pulls in the reference package
+    return REGISTRY
+
+
+def report_outputs(group_results: list[tuple[bool, CheckResult]]) -> list:
+    """Cell outputs for a graded cell: a PASS/FAIL listing, plus an error if anything failed."""
+    lines, failed = [], []
+    for hidden, r in group_results:
+        title = (HIDDEN_MARK if hidden else "") + r.title
+        lines.append(f"[{'PASS' if r.passed else 'FAIL'}] {title}")
+        if not r.passed:
+            failed.append(r)
+            lines.extend("       " + line for line in r.message.splitlines())
+    total = len(group_results)
+    lines.append(f"{total - len(failed)}/{total} checks passed.")
+    outputs = [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
+    if failed:
+        summary = f"{len(failed)} of {total} checks failed. First failure: {failed[0].message}"
+        outputs.append(nbformat.v4.new_output("error", ename="CheckFailure", evalue=summary,
+                                              traceback=[f"CheckFailure: {summary}"]))
+    return outputs
+
+
+class TrustedExecute(Execute):
+    """Execute student cells in a sandbox; grade test cells in the grader's own process."""
+
+    policy = Instance(SandboxPolicy)
+    record_suffix = Unicode(".grading.json", help="Suffix of the per-notebook grading record").tag(config=True)
+
+    @default("policy")
+    def _policy_default(self):
+        return SandboxPolicy(parent=self)
+
+    # ------------------------------------------------------------- nbclient hooks
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        self._output_used += size
+        if self._output_used > self.policy.output_bytes:
+            if not self._output_exceeded:
+                self._output_exceeded = True
+                self._output_cell = cell_index
+                if self.km is not None:  # stop a runaway printer; the cell ends with KeyboardInterrupt
+                    asyncio.ensure_future(self.km.interrupt_kernel())
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    # ------------------------------------------------------------- kernel control
+    def _start_kernel(self) -> None:
+        self.km = self._sandbox.kernel_manager(parent=self)
+        self.start_new_kernel()
+        self.start_new_kernel_client()
+        self._record.kernel_starts += 1
+
+    def _stop_kernel(self) -> None:
+        if self.km is not None:
+            try:
+                self._cleanup_kernel()
+            except Exception as exc:  # noqa: BLE001 - a dead kernel may fail to clean up; keep going
+                self.log.warning("kernel cleanup: %s", exc)
+            self.km = None
+            self.kc = None
+
+    def _remaining(self) -> float:
+        return self._deadline - time.monotonic()
+
+    def _execute(self, cell, index: int, limit: float, store_history: bool = True) -> str:
+        """Run one cell; returns ok / timeout / unresponsive / dead."""
+        self.timeout = max(1, int(min(limit, self._remaining())))
+        try:
+            self.execute_cell(cell, index, store_history=store_history)
+        except DeadKernelError:
+            return "dead"
+        except CellTimeoutError:
+            return "unresponsive"
+        except (RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:
+            self.log.warning("execution failed: %s", exc)
+            return "dead" if not self._alive() else "unresponsive"
+        if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+            probe = nbformat.v4.new_code_cell("pass")
+            self.timeout = 5
+            try:
+                self.execute_cell(probe, index, store_history=False)
+            except Exception:  # noqa: BLE001 - any failure of the probe means the kernel is gone
+                return "unresponsive"
+            return "timeout"
+        return "ok"
+
+    def _alive(self) -> bool:
+        return self.km is not None and self.km.has_kernel
+
+    def _restart_and_replay(self, reason_cell: str) -> bool:
+        """New kernel, then re-run the student cells that completed before; False if that failed."""
+        self._stop_kernel()
+        if self._remaining() <= 1 or self._record.kernel_starts >= self.max_kernel_starts:
+            return False
+        try:
+            self._start_kernel()
+        except Exception as exc:  # noqa: BLE001
+            self._record.add("crashed", reason_cell, f"could not restart the kernel: {exc}")
+            return False
+        for index in self._completed:
+            replay = nbformat.v4.new_code_cell(self.nb.cells[index].source)
+            if self._execute(replay, index, self.policy.cell_timeout, store_history=False) != "ok":
+                self._record.add("crashed", reason_cell, f"replaying cell {index} after a restart failed")
+                return False
+        return True
+
+    max_kernel_starts = 4
+
+    # ------------------------------------------------------------- cells
+    def _cell_name(self, index: int) -> str:
+        cell = self.nb.cells[index]
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        return grade_id or f"cell {index}"
+
+    def _run_student_cell(self, index: int, cell) -> None:
+        name = self._cell_name(index)
+        status = self._execute(cell, index, self.policy.cell_timeout)
+        if self._output_exceeded and self._output_cell is not None:
+            self._record.add("too_much_output", name, f"more than {self.policy.output_bytes} bytes of output")
+            cell.outputs = [nbformat.v4.new_output(
+                "stream", name="stderr",
+                text=f"Output stopped: this notebook printed more than {self.policy.output_bytes} bytes.\n")]
+            self._output_cell = None
+        for out in cell.outputs:
+            if out.get("output_type") != "error":
+                continue
+            if out.get("ename") == "MemoryError":
+                self._record.add("out_of_memory", name, "MemoryError")
+            elif out.get("ename") in ("BlockingIOError",) or "Resource temporarily unavailable" in str(out.get("evalue")):
+                self._record.add("process_limit", name, f"{out.get('ename')}: {out.get('evalue')}"[:200])
+        if status == "ok":
+            self._completed.append(index)
+            return
+        if status == "timeout":
+            self._record.add("timeout", name, f"interrupted after {self.timeout} s")
+            self._completed.append(index)  # the kernel survived the interrupt
+            return
+        kind = "crashed" if status == "dead" else "unresponsive"
+        self._record.add(kind, name, "the kernel died while running this cell" if status == "dead"
+                         else f"the kernel ignored the interrupt after {self.timeout} s")
+        cell.outputs.append(nbformat.v4.new_output(
+            "error", ename="KernelDied" if status == "dead" else "CellTimeoutError",
+            evalue="the kernel stopped while running this cell; it was restarted without it",
+            traceback=["The kernel stopped while running this cell; grading continued without it."]))
+        if not self._restart_and_replay(name):
+            self._kernel_gone = True
+
+    def _run_in_kernel(self, code: str, limit: float) -> str:
+        if self._kernel_gone or self.km is None:
+            return "dead"
+        status = self._execute(nbformat.v4.new_code_cell(code), self._current, limit, store_history=False)
+        if status in ("dead", "unresponsive"):
+            self._record.add("crashed" if status == "dead" else "unresponsive", self._cell_name(self._current),
+                             "while a check was calling student code")
+            if not self._restart_and_replay(self._cell_name(self._current)):
+                self._kernel_gone = True
+            return "dead"
+        return status
+
+    def _grade_cell(self, index: int, cell) -> None:
+        name = self._cell_name(index)
+        calls = check_calls(cell.source)
+        student = RemoteStudent(self._sandbox.io, self._run_in_kernel,
+                                timeout=min(self.policy.check_timeout, max(1.0, self._remaining())))
+        results: list[tuple[bool, CheckResult]] = []
+        skip_reason = ""
+        for group, hidden in calls:
+            registry = hidden_registry() if hidden else VISIBLE
+            for check in registry.in_group(group):
+                if not skip_reason and self._remaining() <= 0:
+                    skip_reason = "not run: the notebook reached its time limit"
+                    self._record.add("time_limit", name, f"after {self.policy.submission_timeout} s")
+                if not skip_reason and self._kernel_gone:
+                    skip_reason = "not run: the kernel could not be restarted"
+                if skip_reason:
+                    results.append((hidden, CheckResult(group, check.name, check.title, False, skip_reason)))
+                    continue
+                start = time.perf_counter()
+                try:
+                    check.func(student)
+                    passed, message = True, ""
+                except AssertionError as exc:
+                    passed, message = False, str(exc)
+                except CallTimedOut:
+                    passed = False
+                    message = (f"timed out: a call into your code took longer than {student.timeout:g} s "
+                               "(an infinite loop, or far too slow)")
+                    self._record.add("check_timeout", name, check.name)
+                    skip_reason = "not run: an earlier check of this cell timed out"
+                except KernelLost:
+                    passed, message = False, "the kernel died while this check was calling your code"
+                except Exception as exc:  # noqa: BLE001 - a bug in a check must not cost the student
+                    self.log.error("check %s raised %s: %s", check.name, type(exc).__name__, exc)
+                    self._record.add("grader_error", name, f"{check.name}: {type(exc).__name__}: {exc}"[:300])
+                    raise
+                results.append((hidden, CheckResult(group, check.name, check.title, passed, message,
+                                                    time.perf_counter() - start)))
+                self._run_in_kernel("__import__('spatial_checks.agent').agent.reset()", 10)
+        cell.outputs = report_outputs(results)
+        cell.execution_count = None
+
+    # ------------------------------------------------------------- entry point
+    def preprocess(self, nb, resources, km=None):
+        nbg = resources.get("nbgrader", {})
+        self._record = GradingRecord(student=nbg.get("student", ""), assignment=nbg.get("assignment", ""),
+                                     notebook=nbg.get("notebook", ""), sandbox=self.policy.describe())
+        started = time.monotonic()
+        self._deadline = started + self.policy.submission_timeout
+        self._output_used, self._output_exceeded, self._output_cell = 0, False, None
+        self._completed: list[int] = []
+        self._kernel_gone = False
+        self.nb, self.resources = nb, resources
+        path = resources.get("metadata", {}).get("path") or None
+        self._sandbox = Sandbox(self.policy, path)
+        try:
+            self._start_kernel()
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                self._current = index
+                is_test = utils.is_grade(cell) and not utils.is_solution(cell)
+                if not is_test:
+                    if self._kernel_gone or self._remaining() <= 0:
+                        cell.outputs = []
+                        continue
+                    self._run_student_cell(index, cell)
+                else:
+                    self._grade_cell(index, cell)
+        finally:
+            self._stop_kernel()
+            self._sandbox.close()
+        if self._remaining() <= 0 and not any(i.kind == "time_limit" for i in self._record.incidents):
+            self._record.add("time_limit", "notebook", f"after {self.policy.submission_timeout} s")
+        self._record.seconds = round(time.monotonic() - started, 3)
+        resources.setdefault("outputs", {})[f"{self._record.notebook}{self.record_suffix}"] = \
+            self._record.to_json().encode()
+        resources["grading_record"] = self._record
+        return nb, resources

@@ -1,0 +1,68 @@
+"""Read solution cells from notebooks and style files; write sample submissions."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import nbformat
+from nbgrader import utils
+
+STYLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "styles")
+_SECTION = re.compile(r"^# %% (\w+)\s*$", re.MULTILINE)
+_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+
+def solution_cells(nb) -> dict[str, str]:
+    """grade_id -> source of every code solution cell, with the solution markers removed."""
+    cells = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and utils.is_solution(cell):
+            lines = [line for line in cell.source.split("\n") if not _MARKER.match(line)]
+            cells[cell.metadata.nbgrader["grade_id"]] = "\n".join(lines)
+    return cells
+
+
+def style_names() -> list[str]:
+    return sorted(os.path.splitext(f)[0] for f in os.listdir(STYLES_DIR) if f.endswith(".py") and f[0] != "_")
+
+
+def read_style(name: str, source_nb=None) -> dict[str, str]:
+    """The cells of a style; ``reference`` comes from the source notebook's solutions."""
+    if name == "reference":
+        if source_nb is None:
+            raise ValueError("the reference style needs the source notebook")
+        return solution_cells(source_nb)
+    with open(os.path.join(STYLES_DIR, f"{name}.py"), encoding="utf-8") as fh:
+        text = fh.read()
+    parts = _SECTION.split(text)
+    cells = {}
+    for grade_id, body in zip(parts[1::2], parts[2::2]):
+        cells[grade_id] = body.strip("\n") + "\n"
+    return cells
+
+
+def build_notebook(release_nb, cells: dict[str, str]):
+    """A copy of the released notebook with the given solution cells filled in."""
+    nb = nbformat.from_dict(release_nb)
+    known = {c.metadata.nbgrader["grade_id"] for c in nb.cells if utils.is_solution(c)}
+    unknown = set(cells) - known
+    if unknown:
+        raise KeyError(f"no solution cell named {sorted(unknown)} in the notebook; known: {sorted(known)}")
+    for cell in nb.cells:
+        if utils.is_solution(cell) and cell.metadata.nbgrader["grade_id"] in cells:
+            cell.source = cells[cell.metadata.nbgrader["grade_id"]]
+    return nb
+
+
+def write_submission(course_root: str, assignment: str, student: str, nb, release_dir: str,
+                     timestamp: str = "2026-11-20 12:00:00.000000 UTC") -> str:
+    """Lay out ``submitted/<student>/<assignment>/`` the way ``nbgrader collect`` does."""
+    dest = os.path.join(course_root, "submitted", student, assignment)
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    shutil.copytree(release_dir, dest, ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
+    nbformat.write(nb, os.path.join(dest, f"{assignment}.ipynb"))
+    with open(os.path.join(dest, "timestamp.txt"), "w") as fh:
+        fh.write(timestamp)
+    return dest

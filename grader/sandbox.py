@@ -1,0 +1,235 @@
+"""Run a student's kernel in a sandbox: its own uid, no network, bounded resources.
+
+Mechanisms (all standard on Debian; the process tree is started by root):
+
+* bubblewrap: new network, PID, IPC and UTS namespaces; a read-only view of
+  only the system libraries and the Python environment; ``/tmp`` is a small
+  private tmpfs; the working directory is a scratch copy of the submission;
+  nothing else of the host (course files, gradebook, other submissions,
+  the reference package, the grader) is visible.
+* setpriv: the kernel runs as an unprivileged uid, one per concurrent slot,
+  with every capability dropped, so RLIMIT_NPROC really caps its processes.
+* prlimit: address-space (memory), process-count, file-size and open-file
+  limits.
+
+The kernel talks to the grader over Unix sockets (ZeroMQ ``ipc`` transport)
+in a directory shared with the sandbox, because a process in its own
+network namespace cannot reach the host's loopback.
+
+When bubblewrap is missing, ``SandboxPolicy.mode = "bwrap"`` fails loudly.
+``mode = "rlimits"`` (explicit opt-in) keeps the uid switch and rlimits but
+no namespaces; ``mode = "none"`` runs the kernel as a plain subprocess.  Each
+degraded mode is logged as a warning and recorded with every result.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import CaselessStrEnum, Integer, List, Unicode
+from traitlets.config import Configurable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SandboxPolicy", "SandboxUnavailable", "Sandbox", "SandboxedKernelManager"]
+
+
+class SandboxUnavailable(RuntimeError):
+    """The configured isolation cannot be provided on this machine."""
+
+
+class SandboxPolicy(Configurable):
+    """Limits and isolation for one submission's kernel (configure as ``c.SandboxPolicy.*``)."""
+
+    mode = CaselessStrEnum(["bwrap", "rlimits", "none"], default_value="bwrap",
+                           help="bwrap: namespaces + uid + rlimits (default); rlimits: uid + rlimits only; "
+                                "none: no isolation (trusted code only)").tag(config=True)
+    cell_timeout = Integer(30, help="Wall-clock seconds for one student cell").tag(config=True)
+    check_timeout = Integer(20, help="Wall-clock seconds for one call into student code from a check").tag(config=True)
+    submission_timeout = Integer(180, help="Wall-clock seconds for a whole notebook").tag(config=True)
+    memory_bytes = Integer(3 * 1024 ** 3, help="Address-space limit of each sandboxed process").tag(config=True)
+    max_processes = Integer(64, help="Processes/threads the sandbox uid may have").tag(config=True)
+    max_file_bytes = Integer(64 * 1024 ** 2, help="Largest file the kernel may write").tag(config=True)
+    output_bytes = Integer(1024 ** 2, help="Output one notebook may produce before it is cut off").tag(config=True)
+    tmp_bytes = Integer(128 * 1024 ** 2, help="Size of the sandbox's private /tmp").tag(config=True)
+    first_uid = Integer(61000, help="Sandbox uids are first_uid + slot").tag(config=True)
+    slots = Integer(64, help="How many sandboxes may run at once on this machine").tag(config=True)
+    slot_dir = Unicode("/tmp/grader-sandbox-slots", help="Lock files that hand out uid slots").tag(config=True)
+    hidden_packages = List(["torch", "tinytorch_ref", "grader"],
+                           help="Installed packages made invisible inside the sandbox").tag(config=True)
+
+    def describe(self) -> str:
+        return (f"{self.mode}: cell {self.cell_timeout}s, submission {self.submission_timeout}s, "
+                f"memory {self.memory_bytes // 2 ** 20} MiB, processes {self.max_processes}, "
+                f"output {self.output_bytes // 1024} KiB")
+
+
+def _python_roots() -> list[str]:
+    """Directories the kernel's Python needs: the interpreter's prefix and the environment."""
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    return sorted(roots)
+
+
+def _site_packages() -> str:
+    return sysconfig.get_paths()["purelib"]
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+class _UidSlot:
+    """A uid reserved for one sandbox through an flock'ed file (released on close)."""
+
+    def __init__(self, policy: SandboxPolicy):
+        os.makedirs(policy.slot_dir, exist_ok=True)
+        for slot in range(policy.slots):
+            fh = open(os.path.join(policy.slot_dir, f"slot-{slot}"), "w")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                continue
+            self._fh, self.uid = fh, policy.first_uid + slot
+            return
+        raise SandboxUnavailable(f"all {policy.slots} sandbox slots are busy")
+
+    def release(self) -> None:
+        self._fh.close()
+
+
+class Sandbox:
+    """A scratch directory (the kernel's cwd), an I/O directory and a uid for one kernel.
+
+    Use as a context manager; everything is removed on exit.
+    """
+
+    def __init__(self, policy: SandboxPolicy, source_dir: str | None = None):
+        self.policy = policy
+        if policy.mode != "none" and os.geteuid() != 0:
+            raise SandboxUnavailable(
+                f"sandbox mode {policy.mode!r} needs root to switch to an unprivileged uid; "
+                "run grading as root or set c.SandboxPolicy.mode = 'none' (no isolation)")
+        if policy.mode == "bwrap" and shutil.which("bwrap") is None:
+            raise SandboxUnavailable(
+                "bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap) or "
+                "explicitly choose c.SandboxPolicy.mode = 'rlimits' (no namespaces) or 'none'")
+        if policy.mode != "bwrap":
+            log.warning("SANDBOX DEGRADED: grading with mode=%r; student code is %s", policy.mode,
+                        "not isolated at all" if policy.mode == "none" else "limited but not namespaced")
+        self.root = tempfile.mkdtemp(prefix="grader-sandbox-")
+        os.chmod(self.root, 0o755)
+        self.work = os.path.join(self.root, "work")
+        self.io = os.path.join(self.root, "io")
+        if source_dir:
+            shutil.copytree(source_dir, self.work, symlinks=False,
+                            ignore=shutil.ignore_patterns("*.ipynb", ".*", "__pycache__"))
+        else:
+            os.makedirs(self.work)
+        os.makedirs(self.io)
+        self.slot = _UidSlot(policy) if policy.mode != "none" else None
+        self.uid = self.slot.uid if self.slot else os.getuid()
+        if self.slot:
+            for path in (self.work, self.io):
+                for dirpath, dirnames, filenames in os.walk(path):
+                    os.chown(dirpath, self.uid, self.uid)
+                    for name in filenames:
+                        os.chown(os.path.join(dirpath, name), self.uid, self.uid)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.slot:
+            self.slot.release()
+            self.slot = None
+
+    def kernel_manager(self, **kwargs) -> "SandboxedKernelManager":
+        km = SandboxedKernelManager(
+            transport="ipc", ip=os.path.join(self.io, "kernel"),
+            connection_file=os.path.join(self.io, "kernel.json"), **kwargs)
+        km.sandbox = self
+        km.kernel_spec.interrupt_mode = "message"  # signals cannot cross the PID namespace
+        return km
+
+    # ------------------------------------------------------------ commands
+    def environment(self) -> dict[str, str]:
+        return {
+            "HOME": self.work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0", "MPLBACKEND": "agg", "MPLCONFIGDIR": "/tmp/mpl",
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
+        }
+
+    def wrap(self, command: list[str]) -> list[str]:
+        """The command line that runs ``command`` inside this sandbox."""
+        p = self.policy
+        limits = ["prlimit", f"--as={p.memory_bytes}", f"--nproc={p.max_processes}",
+                  f"--fsize={p.max_file_bytes}", "--nofile=256", "--core=0", "--"]
+        if p.mode == "none":
+            return command
+        drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        if p.mode == "rlimits":
+            return drop + limits + command
+        cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+               "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+        for key, value in self.environment().items():
+            cmd += ["--setenv", key, value]
+        for path in ("/usr", "/bin", "/lib", "/lib64", "/etc/alternatives"):
+            if os.path.exists(path):
+                cmd += ["--ro-bind", path, path]
+        made = set()
+        for root in _python_roots() + [self.root]:
+            for d in _ancestors(root):
+                if d not in made and d not in ("/usr", "/tmp"):
+                    made.add(d)
+                    cmd += ["--perms", "0755", "--dir", d]
+        cmd += ["--tmpfs", "/tmp"]  # before binding the sandbox's own dirs (which live under /tmp)
+        for root in _python_roots():
+            cmd += ["--ro-bind", root, root]
+        site = _site_packages()
+        for name in p.hidden_packages:
+            target = os.path.join(site, name)
+            if os.path.isdir(target):
+                cmd += ["--tmpfs", target]  # an empty directory: the package cannot be imported
+        cmd += ["--perms", "0755", "--dir", self.root,
+                "--bind", self.work, self.work, "--bind", self.io, self.io,
+                "--proc", "/proc", "--dev", "/dev", "--chdir", self.work]
+        return cmd + drop + limits + command
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts ipykernel inside a :class:`Sandbox`."""
+
+    sandbox: Sandbox
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandbox.slot:
+            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
+
+    def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
+        inner = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
+                 "--HistoryManager.enabled=False", *(extra_arguments or [])]
+        return self.sandbox.wrap(inner)
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        kw["cwd"] = self.sandbox.work
+        env = dict(self.sandbox.environment()) if self.sandbox.policy.mode != "bwrap" else {}
+        env.pop("JPY_PARENT_PID", None)
+        if self.sandbox.policy.mode != "bwrap":
+            env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+        kw["env"] = env
+        return await super()._async_launch_kernel(kernel_cmd, **kw)

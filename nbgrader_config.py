@@ -1,0 +1,44 @@
+"""nbgrader configuration of the course (read by `nbgrader ...` and by the Makefile targets).
+
+Grading runs student code only inside a sandboxed kernel and computes every
+verdict in the trusted grading process (grader.nbgrader_ext.execute).
+"""
+import os
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
+                                    ClearSolutions, ComputeChecksums, GetGrades, IgnorePattern,
+                                    IncludeHeaderFooter, LimitOutput, LockCells, SaveAutoGrades, SaveCells)
+
+from grader.nbgrader_ext.execute import TrustedExecute
+from grader.nbgrader_ext.stubs import NameStubs
+
+c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.root = ROOT
+c.CourseDirectory.course_id = "ml-systems-09-spatial"
+# sqlite by default; any SQLAlchemy URL works (e.g. postgresql://user@127.0.0.1:5432/gradebook).
+c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{os.path.join(ROOT, 'gradebook.db')}")
+# The jupytext source (*.pct.py) holds the solutions: never copy it into release/ or autograded/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "*.pct.py"]
+c.Exchange.root = os.path.join(ROOT, ".exchange")
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.GenerateAssignment.preprocessors = [
+    IncludeHeaderFooter, LockCells, ClearSolutions, NameStubs, ClearOutput, CheckCellMetadata,
+    ComputeChecksums, SaveCells, ClearHiddenTests, ComputeChecksums, CheckCellMetadata,
+]
+
+# Missing test cells are put back so every behaviour is graded; the trusted executor replaces
+# nbgrader's in-kernel Execute.
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.autograde_preprocessors = [
+    TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+]
+
+# Feedback never shows hidden-test source.
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
+c.ClearHiddenTests.enforce_metadata = False

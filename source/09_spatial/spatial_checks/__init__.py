@@ -1,0 +1,1 @@
+../../../grader/public/__init__.py

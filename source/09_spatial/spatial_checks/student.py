@@ -1,0 +1,1 @@
+../../../grader/public/student.py

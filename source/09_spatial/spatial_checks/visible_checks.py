@@ -1,0 +1,1 @@
+../../../grader/public/visible_checks.py

@@ -1,0 +1,1 @@
+../../../tinytorch_ref/core/__init__.py
