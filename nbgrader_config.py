@@ -39,6 +39,10 @@ c.Autograde.autograde_preprocessors = [
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 
+# Executions are cached by content: re-grading an unchanged submission costs nothing, and
+# `python -m grader grade` fills the cache in parallel before nbgrader records the grades.
+c.TrustedExecute.cache_dir = os.path.join(ROOT, ".grading", "cache")
+
 # Feedback never shows hidden-test source.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
 c.ClearHiddenTests.enforce_metadata = False

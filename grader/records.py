@@ -44,6 +44,7 @@ class GradingRecord:
     status: str = "graded"
     reason: str = ""
     sandbox: str = ""
+    key: str = ""
     seconds: float = 0.0
     kernel_starts: int = 0
     incidents: list[Incident] = dataclasses.field(default_factory=list)

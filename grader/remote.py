@@ -1,13 +1,13 @@
 """RemoteStudent: the Student adapter whose operations run in the sandboxed kernel.
 
-Each operation is one round trip: the request (JSON + arrays) is written to
-the sandbox's I/O directory, the kernel is asked to run the agent on it, and
-the response is read back and validated.  What comes back is only data:
+Each operation is one round trip over the agent's Unix socket (see
+public/agent.py): the request goes out as JSON + arrays, the response is read
+back and validated.  What comes back is only data:
 numbers, numeric arrays and opaque references, never an object.
 """
 from __future__ import annotations
 
-import os
+import socket
 
 import numpy as np
 
@@ -27,35 +27,48 @@ class CallTimedOut(Exception):
 
 
 class RemoteStudent:
-    """Student adapter over a running kernel.
+    """Student adapter over the agent socket of a running kernel.
 
-    ``run_in_kernel(code, timeout) -> str`` executes agent code in the kernel and
-    returns "ok", "timeout" or "dead" (the executor owns the kernel).
+    ``connect() -> socket`` opens a connection to the agent (the executor owns
+    the kernel and knows where the socket is).
     """
 
-    def __init__(self, io_dir: str, run_in_kernel, timeout: float):
-        self.io_dir, self.run_in_kernel, self.timeout = io_dir, run_in_kernel, timeout
+    def __init__(self, connect, timeout: float):
+        self.connect, self.timeout = connect, timeout
+        self.sock = None
         self.calls = 0
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def reset(self) -> None:
+        """Let the agent forget every object handed out so far."""
+        self._roundtrip("reset")
 
     def _roundtrip(self, op: str, *args, **kwargs):
         self.calls += 1
-        n = self.calls
         arrays: dict = {}
         payload = {"op": op, "args": protocol.encode(list(args), arrays),
                    "kwargs": protocol.encode(kwargs, arrays)}
-        for suffix in (".json", ".npz"):
-            path = os.path.join(self.io_dir, f"resp-{n}{suffix}")
-            if os.path.lexists(path):
-                os.remove(path)
-        protocol.write_message(self.io_dir, f"req-{n}", payload, arrays)
-        code = f"__import__('spatial_checks.agent').agent.serve({self.io_dir!r}, {n})"
-        status = self.run_in_kernel(code, self.timeout)
-        if status == "timeout":
-            raise CallTimedOut(f"{op} did not finish within {self.timeout:g} s")
-        if status == "dead":
-            raise KernelLost(f"the kernel died during {op}")
         try:
-            response, arrays_in = protocol.read_message(self.io_dir, f"resp-{n}")
+            if self.sock is None:
+                self.sock = self.connect()
+            self.sock.settimeout(self.timeout)
+            protocol.send(self.sock, payload, arrays)
+            response, arrays_in = protocol.receive(self.sock)
+        except socket.timeout:
+            self.close()
+            raise CallTimedOut(f"{op} did not finish within {self.timeout:g} s") from None
+        except (EOFError, OSError) as exc:
+            self.close()
+            raise KernelLost(f"lost the kernel during {op}: {exc}") from None
+        except ProtocolError as exc:
+            self.close()
+            raise StudentError(f"answering the grader ({op})", "ProtocolError",
+                               f"the kernel's answer was unusable: {exc}") from None
+        try:
             if response.get("ok") is True:
                 return protocol.decode(response.get("result"), arrays_in)
             error = response.get("error")
@@ -64,12 +77,6 @@ class RemoteStudent:
         except ProtocolError as exc:
             raise StudentError(f"answering the grader ({op})", "ProtocolError",
                                f"the kernel's answer was unusable: {exc}") from None
-        finally:
-            for stem in (f"req-{n}", f"resp-{n}"):
-                for suffix in (".json", ".npz"):
-                    path = os.path.join(self.io_dir, stem + suffix)
-                    if os.path.lexists(path):
-                        os.remove(path)
         text = {k: str(error.get(k, ""))[:600] for k in ("action", "type", "detail", "where")}
         if error.get("kind") == "protocol":
             raise StudentError(f"answering the grader ({op})", "ProtocolError", text["detail"])

@@ -24,9 +24,11 @@ degraded mode is logged as a warning and recorded with every result.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -80,6 +82,23 @@ def _site_packages() -> str:
     return sysconfig.get_paths()["purelib"]
 
 
+@functools.lru_cache(maxsize=1)
+def matplotlib_font_cache() -> dict[str, bytes]:
+    """matplotlib's font list, built once per grading process and copied into every sandbox.
+
+    Without it each kernel rebuilds the list on its first plot (~0.5 s per submission).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, MPLCONFIGDIR=tmp, MPLBACKEND="agg")
+        try:
+            subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
+                           timeout=120, check=True, capture_output=True)
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        return {name: open(os.path.join(tmp, name), "rb").read()
+                for name in os.listdir(tmp) if name.startswith("fontlist")}
+
+
 def _ancestors(path: str) -> list[str]:
     parts = path.strip("/").split("/")
     return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
@@ -106,12 +125,12 @@ class _UidSlot:
 
 
 class Sandbox:
-    """A scratch directory (the kernel's cwd), an I/O directory and a uid for one kernel.
+    """A scratch directory (the kernel's cwd, filled with ``files``), an I/O directory and a uid.
 
     Use as a context manager; everything is removed on exit.
     """
 
-    def __init__(self, policy: SandboxPolicy, source_dir: str | None = None):
+    def __init__(self, policy: SandboxPolicy, files: dict[str, bytes] | None = None):
         self.policy = policy
         if policy.mode != "none" and os.geteuid() != 0:
             raise SandboxUnavailable(
@@ -128,12 +147,19 @@ class Sandbox:
         os.chmod(self.root, 0o755)
         self.work = os.path.join(self.root, "work")
         self.io = os.path.join(self.root, "io")
-        if source_dir:
-            shutil.copytree(source_dir, self.work, symlinks=False,
-                            ignore=shutil.ignore_patterns("*.ipynb", ".*", "__pycache__"))
-        else:
-            os.makedirs(self.work)
+        os.makedirs(self.work)
         os.makedirs(self.io)
+        self.mpl_dir = os.path.join(self.work, ".config", "matplotlib")
+        files = dict(files or {})
+        for name, data in matplotlib_font_cache().items():
+            files[os.path.join(".config", "matplotlib", name)] = data
+        for rel, data in files.items():
+            dest = os.path.normpath(os.path.join(self.work, rel))
+            if not dest.startswith(self.work + os.sep):
+                continue  # a path that would escape the scratch directory is dropped
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb") as fh:
+                fh.write(data)
         self.slot = _UidSlot(policy) if policy.mode != "none" else None
         self.uid = self.slot.uid if self.slot else os.getuid()
         if self.slot:
@@ -167,7 +193,7 @@ class Sandbox:
     def environment(self) -> dict[str, str]:
         return {
             "HOME": self.work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONHASHSEED": "0", "MPLBACKEND": "agg", "MPLCONFIGDIR": "/tmp/mpl",
+            "PYTHONHASHSEED": "0", "MPLBACKEND": "agg", "MPLCONFIGDIR": self.mpl_dir,
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
         }
@@ -196,7 +222,8 @@ class Sandbox:
                 if d not in made and d not in ("/usr", "/tmp"):
                     made.add(d)
                     cmd += ["--perms", "0755", "--dir", d]
-        cmd += ["--tmpfs", "/tmp"]  # before binding the sandbox's own dirs (which live under /tmp)
+        # a private, size-limited /tmp, made before binding the sandbox's own dirs (which live under /tmp)
+        cmd += ["--perms", "1777", "--size", str(p.tmp_bytes), "--tmpfs", "/tmp"]
         for root in _python_roots():
             cmd += ["--ro-bind", root, root]
         site = _site_packages()
@@ -232,4 +259,16 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox.policy.mode != "bwrap":
             env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
         kw["env"] = env
+        # the kernel's own stdout/stderr (start-up banners, a segfault report) go to a log, not to ours
+        self._kernel_log = open(os.path.join(self.sandbox.root, "kernel.log"), "ab")
+        kw["stdout"] = kw["stderr"] = self._kernel_log
         return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    def kernel_log_tail(self, limit: int = 2000) -> str:
+        path = os.path.join(self.sandbox.root, "kernel.log")
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(path) - limit))
+                return fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""

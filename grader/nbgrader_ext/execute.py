@@ -23,6 +23,7 @@ import ast
 import asyncio
 import json
 import os
+import socket
 import time
 
 import nbformat
@@ -33,6 +34,7 @@ from traitlets import Instance, Unicode, default
 
 from ..public.checking import CheckResult
 from ..public.visible_checks import REGISTRY as VISIBLE
+from ..jobs import ExecutionResult, ResultCache, directory_files, fingerprint, policy_values
 from ..records import GradingRecord
 from ..remote import CallTimedOut, KernelLost, RemoteStudent
 from ..sandbox import Sandbox, SandboxPolicy
@@ -100,7 +102,11 @@ class TrustedExecute(Execute):
     """Execute student cells in a sandbox; grade test cells in the grader's own process."""
 
     policy = Instance(SandboxPolicy)
+    record_timing = False  # no per-cell timestamps in the graded notebook (grading is reproducible)
+    shutdown_kernel = "immediate"
     record_suffix = Unicode(".grading.json", help="Suffix of the per-notebook grading record").tag(config=True)
+    cache_dir = Unicode("", help="Where executions are cached by content (empty: no cache); "
+                                 "`python -m grader grade` fills it in parallel before nbgrader runs").tag(config=True)
 
     @default("policy")
     def _policy_default(self):
@@ -125,6 +131,23 @@ class TrustedExecute(Execute):
         self.start_new_kernel()
         self.start_new_kernel_client()
         self._record.kernel_starts += 1
+        # the agent thread starts before any student code runs (see public/agent.py)
+        bootstrap = nbformat.v4.new_code_cell(f"__import__('spatial_checks.agent').agent.listen({self._agent_path!r})")
+        status = self._execute(bootstrap, 0, 30, store_history=False)
+        errors = [o for o in bootstrap.outputs if o.get("output_type") == "error"]
+        if status != "ok" or errors:
+            detail = f"{errors[0].get('ename')}: {errors[0].get('evalue')}" if errors else status
+            raise RuntimeError(f"could not start the grading agent in the kernel: {detail}")
+
+    @property
+    def _agent_path(self) -> str:
+        return os.path.join(self._sandbox.io, "agent.sock")
+
+    def _connect_agent(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(self._agent_path)
+        return sock
 
     def _stop_kernel(self) -> None:
         if self.km is not None:
@@ -141,6 +164,7 @@ class TrustedExecute(Execute):
     def _execute(self, cell, index: int, limit: float, store_history: bool = True) -> str:
         """Run one cell; returns ok / timeout / unresponsive / dead."""
         self.timeout = max(1, int(min(limit, self._remaining())))
+        original = self.nb.cells[index]
         try:
             self.execute_cell(cell, index, store_history=store_history)
         except DeadKernelError:
@@ -150,6 +174,8 @@ class TrustedExecute(Execute):
         except (RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:
             self.log.warning("execution failed: %s", exc)
             return "dead" if not self._alive() else "unresponsive"
+        finally:
+            self.nb.cells[index] = original  # nbclient stores the executed cell at its index
         if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
             probe = nbformat.v4.new_code_cell("pass")
             self.timeout = 5
@@ -221,25 +247,12 @@ class TrustedExecute(Execute):
         if not self._restart_and_replay(name):
             self._kernel_gone = True
 
-    def _run_in_kernel(self, code: str, limit: float) -> str:
-        if self._kernel_gone or self.km is None:
-            return "dead"
-        status = self._execute(nbformat.v4.new_code_cell(code), self._current, limit, store_history=False)
-        if status in ("dead", "unresponsive"):
-            self._record.add("crashed" if status == "dead" else "unresponsive", self._cell_name(self._current),
-                             "while a check was calling student code")
-            if not self._restart_and_replay(self._cell_name(self._current)):
-                self._kernel_gone = True
-            return "dead"
-        return status
-
     def _grade_cell(self, index: int, cell) -> None:
         name = self._cell_name(index)
         calls = check_calls(cell.source)
-        student = RemoteStudent(self._sandbox.io, self._run_in_kernel,
-                                timeout=min(self.policy.check_timeout, max(1.0, self._remaining())))
         results: list[tuple[bool, CheckResult]] = []
         skip_reason = ""
+        student = None
         for group, hidden in calls:
             registry = hidden_registry() if hidden else VISIBLE
             for check in registry.in_group(group):
@@ -251,7 +264,11 @@ class TrustedExecute(Execute):
                 if skip_reason:
                     results.append((hidden, CheckResult(group, check.name, check.title, False, skip_reason)))
                     continue
+                if student is None:
+                    student = RemoteStudent(self._connect_agent, timeout=1)
+                student.timeout = max(1.0, min(self.policy.check_timeout, self._remaining()))
                 start = time.perf_counter()
+                lost = ""
                 try:
                     check.func(student)
                     passed, message = True, ""
@@ -261,54 +278,89 @@ class TrustedExecute(Execute):
                     passed = False
                     message = (f"timed out: a call into your code took longer than {student.timeout:g} s "
                                "(an infinite loop, or far too slow)")
-                    self._record.add("check_timeout", name, check.name)
-                    skip_reason = "not run: an earlier check of this cell timed out"
+                    lost = "check_timeout"
                 except KernelLost:
                     passed, message = False, "the kernel died while this check was calling your code"
-                except Exception as exc:  # noqa: BLE001 - a bug in a check must not cost the student
+                    lost = "crashed"
+                except Exception as exc:  # noqa: BLE001 - a bug in a check: stop, loudly
                     self.log.error("check %s raised %s: %s", check.name, type(exc).__name__, exc)
                     self._record.add("grader_error", name, f"{check.name}: {type(exc).__name__}: {exc}"[:300])
                     raise
                 results.append((hidden, CheckResult(group, check.name, check.title, passed, message,
                                                     time.perf_counter() - start)))
-                self._run_in_kernel("__import__('spatial_checks.agent').agent.reset()", 10)
+                if not lost:
+                    try:
+                        student.reset()
+                    except (CallTimedOut, KernelLost):
+                        lost = "crashed"
+                if lost:
+                    # the agent thread is stuck in (or died with) student code: new kernel, replayed cells
+                    self._record.add(lost, name, check.name)
+                    student.close()
+                    student = None
+                    skip_reason = "not run: an earlier check of this cell timed out or crashed the kernel"
+                    if not self._restart_and_replay(name):
+                        self._kernel_gone = True
+        if student is not None:
+            student.close()
         cell.outputs = report_outputs(results)
         cell.execution_count = None
 
-    # ------------------------------------------------------------- entry point
-    def preprocess(self, nb, resources, km=None):
+    # ------------------------------------------------------------- entry points
+    def policy_key(self) -> str:
+        return json.dumps(policy_values(self.policy), sort_keys=True)
+
+    def run_notebook(self, nb, files: dict, resources: dict):
+        """Execute ``nb`` in a fresh sandbox whose working directory holds ``files``."""
         nbg = resources.get("nbgrader", {})
         self._record = GradingRecord(student=nbg.get("student", ""), assignment=nbg.get("assignment", ""),
-                                     notebook=nbg.get("notebook", ""), sandbox=self.policy.describe())
+                                     notebook=nbg.get("notebook", ""), sandbox=self.policy.describe(),
+                                     key=fingerprint(nb, files, self.policy_key()))
         started = time.monotonic()
         self._deadline = started + self.policy.submission_timeout
         self._output_used, self._output_exceeded, self._output_cell = 0, False, None
         self._completed: list[int] = []
         self._kernel_gone = False
         self.nb, self.resources = nb, resources
-        path = resources.get("metadata", {}).get("path") or None
-        self._sandbox = Sandbox(self.policy, path)
+        self._sandbox = Sandbox(self.policy, files)
         try:
             self._start_kernel()
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
                 self._current = index
-                is_test = utils.is_grade(cell) and not utils.is_solution(cell)
-                if not is_test:
-                    if self._kernel_gone or self._remaining() <= 0:
-                        cell.outputs = []
-                        continue
-                    self._run_student_cell(index, cell)
-                else:
+                if utils.is_grade(cell) and not utils.is_solution(cell):
                     self._grade_cell(index, cell)
+                elif self._kernel_gone or self._remaining() <= 0:
+                    cell.outputs = []
+                else:
+                    self._run_student_cell(index, cell)
         finally:
             self._stop_kernel()
             self._sandbox.close()
         if self._remaining() <= 0 and not any(i.kind == "time_limit" for i in self._record.incidents):
             self._record.add("time_limit", "notebook", f"after {self.policy.submission_timeout} s")
         self._record.seconds = round(time.monotonic() - started, 3)
-        resources.setdefault("outputs", {})[f"{self._record.notebook}{self.record_suffix}"] = \
-            self._record.to_json().encode()
-        resources["grading_record"] = self._record
+        return nb, self._record
+
+    def preprocess(self, nb, resources, km=None):
+        """nbgrader entry point: use the cached execution of this exact notebook, or execute it now."""
+        files = directory_files(resources.get("metadata", {}).get("path"))
+        key = fingerprint(nb, files, self.policy_key())
+        cache = ResultCache(self.cache_dir) if self.cache_dir else None
+        cached = cache.get(key) if cache else None
+        if cached is not None:
+            executed = nbformat.reads(cached.nb_json, as_version=4)
+            for cell, done in zip(nb.cells, executed.cells):
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = done.outputs, done.get("execution_count")
+            record = GradingRecord.from_json(cached.record_json)
+            nbg = resources.get("nbgrader", {})
+            record.student, record.notebook = nbg.get("student", record.student), nbg.get("notebook", record.notebook)
+        else:
+            nb, record = self.run_notebook(nb, files, resources)
+            if cache:
+                cache.put(ExecutionResult(key, record.student, nbformat.writes(nb), record.to_json()))
+        resources.setdefault("outputs", {})[f"{record.notebook}{self.record_suffix}"] = record.to_json().encode()
+        resources["grading_record"] = record
         return nb, resources

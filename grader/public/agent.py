@@ -1,12 +1,23 @@
-"""The grading agent: runs inside the student's (sandboxed) kernel.
+"""The grading agent: a thread inside the student's (sandboxed) kernel.
 
-The trusted grader writes a request file and executes
-``__import__("spatial_checks.agent").agent.serve(directory, n)`` in the
-kernel.  ``serve`` performs one :class:`~.student.LocalStudent` operation on
-the notebook's namespace and writes back plain data.  It decides nothing:
-every verdict is computed by the grader from the returned arrays.
+The trusted grader starts it before any student cell runs::
+
+    __import__("spatial_checks.agent").agent.listen("/…/io/agent.sock")
+
+and then, between cells, sends it requests over that Unix socket.  Each
+request is one :class:`~.student.LocalStudent` operation on the notebook's
+namespace; the answer is plain data (numbers, numeric arrays, opaque
+references).  The agent decides nothing: every verdict is computed by the
+grader from the returned arrays.  While an operation runs, anything the
+student's code prints is discarded (it never reaches the notebook).
 """
 from __future__ import annotations
+
+import io
+import os
+import socket
+import sys
+import threading
 
 from . import protocol
 from .student import LocalStudent, StudentError
@@ -15,7 +26,6 @@ OPERATIONS = {"has", "call", "new", "tensor", "apply", "backward", "data", "grad
               "attr", "parameters", "set_data", "zero_grad"}
 
 _handles: dict[int, object] = {}
-_student: LocalStudent | None = None
 
 
 def _to_ref(obj) -> int:
@@ -30,33 +40,59 @@ def _from_ref(key: int):
     return _handles[key]
 
 
-def reset() -> None:
-    """Forget every object handed out so far."""
-    _handles.clear()
+class _Discard(io.TextIOBase):
+    def write(self, text):
+        return len(text)
 
 
-def serve(directory: str, n: int) -> None:
-    global _student
-    if _student is None:
-        _student = LocalStudent()
+def handle(payload: dict, arrays: dict, student: LocalStudent) -> tuple[dict, dict]:
+    """Perform one request; never raises."""
     arrays_out: dict = {}
+    op = payload.get("op")
     try:
-        payload, arrays = protocol.read_message(directory, f"req-{n}")
-        op = payload.get("op")
+        if op == "reset":
+            _handles.clear()
+            return {"ok": True, "result": None}, {}
         if op not in OPERATIONS:
             raise protocol.ProtocolError(f"unknown operation {op!r}")
         args = protocol.decode(payload.get("args", []), arrays, _from_ref)
         kwargs = protocol.decode(payload.get("kwargs", {"$d": []}), arrays, _from_ref)
-        result = getattr(_student, op)(*args, **kwargs)
-        response = {"ok": True, "result": protocol.encode(result, arrays_out, _to_ref)}
+        result = getattr(student, op)(*args, **kwargs)
+        return {"ok": True, "result": protocol.encode(result, arrays_out, _to_ref)}, arrays_out
     except StudentError as exc:
-        arrays_out = {}
-        response = {"ok": False, "error": {"kind": "student", "action": exc.action, "type": exc.exc_type,
-                                           "detail": exc.detail, "where": exc.where}}
+        return {"ok": False, "error": {"kind": "student", "action": exc.action, "type": exc.exc_type,
+                                       "detail": exc.detail, "where": exc.where}}, {}
     except protocol.ProtocolError as exc:
-        arrays_out = {}
-        response = {"ok": False, "error": {"kind": "protocol", "detail": str(exc)}}
-    protocol.write_message(directory, f"resp-{n}", response, arrays_out)
+        return {"ok": False, "error": {"kind": "protocol", "detail": str(exc)}}, {}
 
 
-__all__ = ["serve", "reset", "OPERATIONS"]
+def _serve(server: socket.socket) -> None:
+    student = LocalStudent()
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            while True:
+                try:
+                    payload, arrays = protocol.receive(conn)
+                except (EOFError, OSError, protocol.ProtocolError):
+                    break
+                saved = sys.stdout, sys.stderr
+                sys.stdout = sys.stderr = _Discard()
+                try:
+                    response, arrays_out = handle(payload, arrays, student)
+                finally:
+                    sys.stdout, sys.stderr = saved
+                protocol.send(conn, response, arrays_out)
+
+
+def listen(path: str) -> None:
+    """Start the agent thread, listening on the Unix socket ``path``."""
+    if os.path.exists(path):
+        os.remove(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    threading.Thread(target=_serve, args=(server,), name="grading-agent", daemon=True).start()
+
+
+__all__ = ["listen", "handle", "OPERATIONS"]

@@ -1,12 +1,11 @@
 """Wire format between the trusted grader and the agent in the sandboxed kernel.
 
-One request and one response per round trip, each a pair of files in a
-directory both sides can see::
+One request and one response per round trip over a Unix socket, each
+message a JSON object plus an npz archive of the arrays it references::
 
-    req-<n>.json   {"op": "apply", "args": [...], "kwargs": {...}}
-    req-<n>.npz    arrays referenced from the JSON as {"$a": "a0"}
-    resp-<n>.json  {"ok": true, "result": ...} or {"ok": false, "error": {...}}
-    resp-<n>.npz
+    request   {"op": "apply", "args": [...], "kwargs": {...}}
+    response  {"ok": true, "result": ...} or {"ok": false, "error": {...}}
+    arrays    referenced from the JSON as {"$a": "a0"}
 
 Only JSON scalars, lists, dicts, arrays (``{"$a": key}``) and opaque object
 references (``{"$r": int}``) travel.  Arrays are written with ``numpy.savez``
@@ -15,12 +14,13 @@ response can carry data but never an object or code.
 """
 from __future__ import annotations
 
+import io
 import json
-import os
+import struct
 
 import numpy as np
 
-__all__ = ["Ref", "ProtocolError", "encode", "decode", "write_message", "read_message",
+__all__ = ["Ref", "ProtocolError", "encode", "decode", "pack", "unpack", "send", "receive",
            "MAX_JSON_BYTES", "MAX_NPZ_BYTES"]
 
 MAX_JSON_BYTES = 1_000_000
@@ -112,37 +112,35 @@ def decode(data, arrays, from_ref=None, depth: int = 0):
     raise ProtocolError(f"unexpected value in message: {str(data)[:80]}")
 
 
-def write_message(directory: str, stem: str, payload: dict, arrays: dict) -> None:
-    """Write ``<stem>.npz`` then ``<stem>.json`` (the JSON appears last, atomically)."""
-    npz_path = os.path.join(directory, stem + ".npz")
-    with open(npz_path + ".tmp", "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(npz_path + ".tmp", npz_path)
-    json_path = os.path.join(directory, stem + ".json")
-    with open(json_path + ".tmp", "w", encoding="utf-8") as fh:
-        json.dump(payload, fh)
-    os.replace(json_path + ".tmp", json_path)
+def pack(payload: dict, arrays: dict) -> bytes:
+    """One message: [u32 JSON length][JSON][u64 npz length][npz]."""
+    body = json.dumps(payload).encode()
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    blob = buf.getvalue()
+    return struct.pack("<I", len(body)) + body + struct.pack("<Q", len(blob)) + blob
 
 
-def read_message(directory: str, stem: str) -> tuple[dict, dict]:
-    """Read and validate a message; arrays must be numeric and are loaded without pickle."""
-    json_path = os.path.join(directory, stem + ".json")
-    npz_path = os.path.join(directory, stem + ".npz")
-    for path, limit in ((json_path, MAX_JSON_BYTES), (npz_path, MAX_NPZ_BYTES)):
-        if not os.path.isfile(path) or os.path.islink(path):
-            raise ProtocolError(f"{os.path.basename(path)} is missing")
-        if os.path.getsize(path) > limit:
-            raise ProtocolError(f"{os.path.basename(path)} is larger than {limit} bytes")
+def unpack(data: bytes) -> tuple[dict, dict]:
+    """Inverse of :func:`pack`; arrays must be numeric and are loaded without pickle."""
     try:
-        with open(json_path, encoding="utf-8") as fh:
-            payload = json.load(fh)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"unreadable JSON: {exc}") from None
+        (json_len,) = struct.unpack_from("<I", data, 0)
+        if json_len > MAX_JSON_BYTES:
+            raise ProtocolError(f"JSON part larger than {MAX_JSON_BYTES} bytes")
+        payload = json.loads(data[4:4 + json_len].decode("utf-8"))
+        (npz_len,) = struct.unpack_from("<Q", data, 4 + json_len)
+        blob = data[12 + json_len:]
+    except ProtocolError:
+        raise
+    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"malformed message: {exc}") from None
+    if len(blob) != npz_len or npz_len > MAX_NPZ_BYTES:
+        raise ProtocolError("array part has the wrong length")
     if not isinstance(payload, dict):
         raise ProtocolError("message is not a JSON object")
     arrays = {}
     try:
-        with np.load(npz_path, allow_pickle=False) as npz:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
             for key in npz.files:
                 array = npz[key]
                 if array.dtype.kind not in NUMERIC_KINDS:
@@ -153,3 +151,26 @@ def read_message(directory: str, stem: str) -> tuple[dict, dict]:
     except Exception as exc:  # noqa: BLE001 - any unreadable archive is a protocol error
         raise ProtocolError(f"unreadable arrays: {type(exc).__name__}: {exc}") from None
     return payload, arrays
+
+
+def send(sock, payload: dict, arrays: dict) -> None:
+    data = pack(payload, arrays)
+    sock.sendall(struct.pack("<Q", len(data)) + data)
+
+
+def _recv_exact(sock, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError("connection closed")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def receive(sock) -> tuple[dict, dict]:
+    (length,) = struct.unpack("<Q", _recv_exact(sock, 8))
+    if length > MAX_JSON_BYTES + MAX_NPZ_BYTES + 16:
+        raise ProtocolError(f"message of {length} bytes is too large")
+    return unpack(_recv_exact(sock, length))

@@ -43,8 +43,8 @@ class StudentError(AssertionError):
 def _student_frame(tb) -> str:
     """The innermost traceback frame that belongs to notebook code, as 'line N: source'."""
     where = ""
-    for frame in traceback.extract_tb(tb):
-        if frame.filename.startswith("<") or "ipykernel" in frame.filename or "/tmp/" in frame.filename:
+    for frame in traceback.extract_tb(tb):  # notebook cells are "<ipython-input-…>" or ".../ipykernel_<pid>/<n>.py"
+        if frame.filename.startswith("<ipython") or "ipykernel_" in frame.filename:
             where = f"line {frame.lineno}: {(frame.line or '').strip()}"[:200]
     return where
 

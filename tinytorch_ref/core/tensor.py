@@ -169,8 +169,11 @@ class Tensor:
                 node.grad = g.copy() if node.grad is None else node.grad + g
                 continue
             parent_grads = node._fn.backward(g)
-            if not isinstance(parent_grads, tuple):
+            if not isinstance(parent_grads, (tuple, list)):
                 parent_grads = (parent_grads,)
+            extra = parent_grads[len(node._parents):]
+            if all(e is None for e in extra):  # e.g. (dx, dw, None) for an op called without its bias
+                parent_grads = parent_grads[:len(node._parents)]
             if len(parent_grads) != len(node._parents):
                 raise RuntimeError(
                     f"{type(node._fn).__name__}.backward returned {len(parent_grads)} gradients "

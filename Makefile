@@ -1,0 +1,89 @@
+# Course repository entry point. Fresh machine: `make demo` (everything) or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# uv resolves torch from the local CPU wheel folder when one is configured (never a CUDA download)
+FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),)
+WORKERS ?=
+STUDENTS ?=
+
+.PHONY: help setup sysdeps demo test test-fast release grade feedback export report lab train bench mutants bench-grading clean
+
+help:
+	@sed -n 's/^## //p' Makefile
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install -q --python $(PY) $(FIND_LINKS) -e ".[test,oracle]"
+	touch $@
+
+## setup       Python environment in .venv (numpy, nbgrader, JupyterLab, test tools)
+setup: $(VENV)/.installed
+
+## sysdeps     Debian packages: bubblewrap (sandbox), chromium (browser test), postgresql (gradebook test)
+sysdeps:
+	@missing=""; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (install them as root: apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+## demo        set up, release, build sample submissions, grade, feedback, export, print the score table
+demo: setup sysdeps
+	$(PY) -m grader demo
+
+## test        set up and run the whole test suite
+test: setup sysdeps
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+## release     nbgrader generate_assignment into release/09_spatial/
+release: setup
+	$(PY) -m grader release
+
+## grade       autograde every notebook under submitted/<student>/09_spatial/ (WORKERS=n, default: all cores)
+grade: setup
+	$(PY) -m grader grade $(if $(WORKERS),--workers $(WORKERS),)
+
+## feedback    HTML feedback for every autograded submission
+feedback: setup
+	$(PY) -m grader feedback
+
+## export      grades.csv from the gradebook
+export: setup
+	$(PY) -m grader export
+
+## report      instructor report (HTML + PNG plots) under reports/
+report: setup
+	$(PY) -m grader report
+
+## lab         JupyterLab with the nbgrader extensions on 127.0.0.1 (prints the URL with its token)
+lab: setup
+	$(PY) -m grader lab
+
+## train       train a SimpleCNN with the reference stack on scikit-learn's digits
+train: setup
+	$(PY) -m tinytorch_ref.train_digits
+
+## bench       fast vs PyTorch vs naive timings for Conv2d and MaxPool2d
+bench: setup
+	$(PY) -m tinytorch_ref.bench
+
+## mutants     grade every mutant and alternative solution; print the kill table
+mutants: setup sysdeps
+	$(PY) -m grader mutants
+
+## bench-grading  stock nbgrader vs trusted parallel grading throughput
+bench-grading: setup sysdeps
+	$(PY) -m grader bench
+
+clean:
+	rm -rf submitted autograded feedback gradebook.db grades.csv reports .grading artifacts
