@@ -1,0 +1,82 @@
+"""``make demo``: release, sample submissions, grading, feedback, export and the score table."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import nbformat
+
+from . import batch, course
+from .samples import cells
+from .samples.mutants import BY_NAME
+
+# student id -> what the sample is
+CORRECT = {"alice_loops": "loops", "bob_im2col": "im2col"}
+BUGGY = {"dave_flipped_kernel": "flipped_kernel", "erin_maxpool_stride1": "maxpool_default_stride_1",
+         "frank_avgpool_div4": "avgpool_divides_by_4", "grace_bias_grad": "bias_grad_first_item"}
+
+
+def build_samples(root: str = course.ROOT) -> list[str]:
+    """Write the demo submissions under submitted/ (replacing earlier ones)."""
+    assignment = course.ASSIGNMENT
+    release_dir = os.path.join(root, "release", assignment)
+    release_nb = nbformat.read(os.path.join(release_dir, f"{assignment}.ipynb"), as_version=4)
+    source_nb = nbformat.read(os.path.join(root, "source", assignment, f"{assignment}.ipynb"), as_version=4)
+    samples = {"carol_blank": release_nb}
+    for student, style in CORRECT.items():
+        samples[student] = cells.build_notebook(release_nb, cells.read_style(style, source_nb))
+    for student, mutant in BUGGY.items():
+        samples[student] = cells.build_notebook(release_nb, BY_NAME[mutant].cells(source_nb))
+    for student, nb in samples.items():
+        cells.write_submission(root, assignment, student, nb, release_dir)
+    return sorted(samples)
+
+
+def score_table(root: str = course.ROOT, students: list[str] | None = None) -> str:
+    scores = course.cell_scores(root)
+    maxima = course.max_scores(root)
+    outcomes = {o.student: o for o in batch.all_outcomes(root)}
+    auto_cells = [c for c in maxima if c.startswith("test_")]
+    students = students or sorted(set(scores) | set(outcomes))
+    short = [c.replace("test_", "").replace("simplecnn", "cnn").replace("_forward", "_fwd")
+             .replace("_backward", "_bwd").replace("output_size", "outsize").replace("receptive_field", "rf")
+             for c in auto_cells]
+    width = max(len(s) for s in students + ["student"])
+    header = f"{'student':<{width}} " + " ".join(f"{s:>{max(len(s), 4)}}" for s in short) + "   total  status"
+    lines = [header, "-" * len(header)]
+    for student in students:
+        row = scores.get(student, {})
+        cells_txt = []
+        for c, s in zip(auto_cells, short):
+            v = row.get(c)
+            cells_txt.append(f"{'-' if v is None else f'{v:g}/{maxima[c]:g}':>{max(len(s), 4)}}")
+        total = sum(v or 0 for k, v in row.items() if k in auto_cells)
+        outcome = outcomes.get(student)
+        status = outcome.status if outcome else "not graded"
+        if outcome and outcome.reasons:
+            status += " (" + "; ".join(r[:60] for r in outcome.reasons) + ")"
+        lines.append(f"{student:<{width}} " + " ".join(cells_txt) +
+                     f"   {total:>5g}/{sum(maxima[c] for c in auto_cells):g}  {status}")
+    manual = [c for c in maxima if c not in auto_cells]
+    lines.append(f"(autograded cells only; {len(manual)} written answers worth "
+                 f"{sum(maxima[c] for c in manual):g} points await manual grading in formgrader)")
+    return "\n".join(lines)
+
+
+def run_demo(root: str = course.ROOT, workers: int | None = None) -> str:
+    print("== release: nbgrader generate_assignment -> release/09_spatial")
+    course.release(root)
+    print("== sample submissions -> submitted/")
+    for d in ("submitted", "autograded", "feedback", ".grading"):
+        shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+    students = build_samples(root)
+    print("   " + ", ".join(students))
+    print("== grading (sandboxed, trusted checks)")
+    batch.grade_batch(root, workers=workers)
+    print("== feedback -> feedback/")
+    course.feedback(root)
+    print("== export -> grades.csv")
+    course.export(root)
+    table = score_table(root, students)
+    print(table)
+    return table
