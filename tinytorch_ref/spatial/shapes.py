@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pair", "conv_output_size", "receptive_field", "check_nchw", "window_output_shape"]
+__all__ = [
+    "pair", "conv_output_size", "receptive_field", "check_nchw", "window_output_shape",
+    "positive_int", "positive_pair", "nonnegative_pair", "check_pool_padding", "check_conv_args", "check_pool_args",
+]
 
 
 def pair(value, name: str) -> tuple[int, int]:
@@ -74,3 +77,70 @@ def window_output_shape(x_shape, kernel, stride, padding, op: str) -> tuple[int,
             f"{op}: kernel {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw} "
             f"(input shape {tuple(x_shape)}, padding {ph}x{pw})")
     return conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+
+
+# --------------------------------------------------------------------------
+# Argument validation used by the layers, the autograd Functions and both
+# backends.  Every message names the value (or shape) that was expected and
+# the one that was received.
+# --------------------------------------------------------------------------
+def positive_int(value, name: str, op: str) -> int:
+    """``value`` as an int, or ValueError unless it is an integer >= 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def positive_pair(value, name: str, op: str) -> tuple[int, int]:
+    """``pair(value)`` with both entries >= 1 (kernel sizes, strides)."""
+    result = pair(value, f"{op}: {name}")
+    if min(result) <= 0:
+        raise ValueError(f"{op}: {name} must be positive, got {value!r}")
+    return result
+
+
+def nonnegative_pair(value, name: str, op: str) -> tuple[int, int]:
+    """``pair(value)`` with both entries >= 0 (paddings)."""
+    result = pair(value, f"{op}: {name}")
+    if min(result) < 0:
+        raise ValueError(f"{op}: {name} must be >= 0, got {value!r}")
+    return result
+
+
+def check_pool_padding(kernel, padding, op: str) -> None:
+    """PyTorch's rule for pooling: padding at most half the kernel on each axis (2p <= k).
+
+    With more padding a window could lie entirely in the padding.
+    """
+    for axis, k, p in zip(("height", "width"), kernel, padding):
+        if 2 * p > k:
+            raise ValueError(
+                f"{op}: padding must be at most half the kernel size, got padding {p} for kernel {k} "
+                f"along the {axis} (expected padding <= {k // 2})")
+
+
+def check_conv_args(x, w, b, stride, padding, op: str = "conv2d") -> tuple[int, int]:
+    """Validate arrays for a 2-D convolution and return ``(out_h, out_w)``.
+
+    x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) or None; stride/padding: (h, w) pairs.
+    """
+    w = np.asarray(w)
+    if w.ndim != 4:
+        raise ValueError(f"{op} expects a 4-D weight (out_channels, in_channels, kh, kw), got shape {w.shape}")
+    check_nchw(x, op, channels=w.shape[1])
+    if b is not None and np.shape(b) != (w.shape[0],):
+        raise ValueError(f"{op} expects a bias of shape ({w.shape[0]},), got shape {np.shape(b)}")
+    positive_pair(stride, "stride", op)
+    nonnegative_pair(padding, "padding", op)
+    positive_pair(w.shape[2:], "kernel size", op)
+    return window_output_shape(x.shape, w.shape[2:], stride, padding, op)
+
+
+def check_pool_args(x, kernel, stride, padding, op: str) -> tuple[int, int]:
+    """Validate a pooling call and return ``(out_h, out_w)``."""
+    check_nchw(x, op)
+    positive_pair(kernel, "kernel size", op)
+    positive_pair(stride, "stride", op)
+    nonnegative_pair(padding, "padding", op)
+    check_pool_padding(kernel, padding, op)
+    return window_output_shape(x.shape, kernel, stride, padding, op)
