@@ -1,0 +1,226 @@
+"""Benchmark of the spatial backends: ``fast`` vs PyTorch, and ``fast`` vs ``naive``.
+
+Run::
+
+    python -m tinytorch_ref.bench [--threads N] [--repeats R] [--naive-batch B]
+
+What is measured (float32, forward + backward, upstream gradient fixed and random):
+
+* on the SimpleCNN shapes at batch 64 -- conv1 x(64,3,32,32) * w(32,3,3,3) pad 1,
+  conv2 x(64,32,16,16) * w(64,32,3,3) pad 1, 2x2 max pooling of (64,32,32,32)
+  and (64,64,16,16) -- our ``fast`` functions against ``torch.nn.functional``
+  (``conv2d`` / ``max_pool2d`` + ``backward``), the two timed alternately
+  ``R`` times so that a noisy machine slows both alike; the table shows the
+  best time (median in brackets) and the ratio of best times;
+* ``naive`` against ``fast`` on the same shapes at a small batch (default 2;
+  ``naive`` at batch 64 would take minutes), both measured at that batch.
+
+numpy's BLAS and torch use the same number of threads, 1 unless ``--threads``
+says otherwise (threadpoolctl limits the BLAS; without threadpoolctl the
+script re-runs itself with OMP/OPENBLAS/MKL_NUM_THREADS set before numpy
+loads).  Targets: fast conv fwd+bwd <= 1.5x torch's time; fast >= 100x naive.
+The exit code is 0 whatever the result: this is a report, not a test.
+
+torch is only a yardstick here: it is imported inside :func:`_torch_runners`,
+never by the package itself.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from .spatial import fast, naive
+
+CONV_TARGET = 1.5       # fast / torch, conv fwd+bwd
+NAIVE_TARGET = 100.0    # naive / fast
+
+# name, kind, input shape, weight shape or pool kernel
+CASES = [
+    ("conv1", "conv", (64, 3, 32, 32), (32, 3, 3, 3)),
+    ("conv2", "conv", (64, 32, 16, 16), (64, 32, 3, 3)),
+    ("maxpool1", "pool", (64, 32, 32, 32), (2, 2)),
+    ("maxpool2", "pool", (64, 64, 16, 16), (2, 2)),
+]
+
+
+def _describe(kind, x_shape, param) -> str:
+    x = "x(" + ",".join(map(str, x_shape)) + ")"
+    if kind == "conv":
+        return f"{x} w(" + ",".join(map(str, param)) + ") pad 1"
+    return f"{x} {param[0]}x{param[1]} stride 2"
+
+
+def _make_inputs(kind, x_shape, param, rng):
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    if kind == "conv":
+        w = (rng.standard_normal(param, dtype=np.float32) * np.sqrt(2.0 / np.prod(param[1:]))).astype(np.float32)
+        b = rng.standard_normal(param[0], dtype=np.float32)
+        out_shape = (x_shape[0], param[0], x_shape[2], x_shape[3])
+        arrays = (x, w, b)
+    else:
+        out_shape = (x_shape[0], x_shape[1], x_shape[2] // param[0], x_shape[3] // param[1])
+        arrays = (x,)
+    dout = rng.standard_normal(out_shape, dtype=np.float32)
+    return arrays, dout
+
+
+def _numpy_runner(backend, kind, arrays, dout, param):
+    """A zero-argument callable doing forward + backward with ``backend``."""
+    if kind == "conv":
+        x, w, b = arrays
+
+        def run():
+            out, cache = backend.conv2d_forward(x, w, b, (1, 1), (1, 1))
+            backend.conv2d_backward(dout, cache)
+    else:
+        (x,) = arrays
+
+        def run():
+            out, cache = backend.maxpool2d_forward(x, param, param, (0, 0))
+            backend.maxpool2d_backward(dout, cache)
+    return run
+
+
+def _torch_runners(threads):
+    """Import torch lazily (benchmark only), set its threads, return (factory, version)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+
+    def factory(kind, arrays, dout, param):
+        tensors = [torch.from_numpy(a.copy()).requires_grad_(True) for a in arrays]
+        grad = torch.from_numpy(dout.copy())
+
+        def run():
+            for t in tensors:
+                t.grad = None
+            if kind == "conv":
+                out = F.conv2d(tensors[0], tensors[1], tensors[2], stride=1, padding=1)
+            else:
+                out = F.max_pool2d(tensors[0], param, param)
+            out.backward(grad)
+        return run
+
+    return factory, torch.__version__
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1e3:8.2f}"
+
+
+def _limit_threads(threads):
+    """Context manager limiting numpy's BLAS (and OpenMP) pools, or None without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=threads)
+
+
+def run(threads: int = 1, repeats: int = 7, naive_batch: int = 2, naive_repeats: int = 2,
+        controlled_by: str = "threadpoolctl") -> None:
+    factory, torch_version = _torch_runners(threads)   # import torch first so its pools get limited too
+    limiter = _limit_threads(threads)
+    if limiter is None:
+        limiter = _NullContext()
+    rng = np.random.default_rng(0)
+    with limiter:
+        print("tinytorch_ref.bench: spatial ops, float32, forward + backward")
+        print(f"numpy {np.__version__}, torch {torch_version}; threads: numpy BLAS = {threads} "
+              f"({controlled_by}), torch = {threads}")
+        print(f"fast vs torch: batch 64, {repeats} alternating repeats after a warm-up; "
+              "best time in ms, median in brackets")
+        print()
+        header = f"{'op':9s} {'shapes':34s} {'fast ms':>19s} {'torch ms':>19s} {'fast/torch':>16s}  target"
+        print(header)
+        print("-" * len(header))
+        for name, kind, x_shape, param in CASES:
+            arrays, dout = _make_inputs(kind, x_shape, param, rng)
+            ours = _numpy_runner(fast, kind, arrays, dout, param)
+            theirs = factory(kind, arrays, dout, param)
+            ours(), theirs()                     # warm-up (allocator, BLAS buffers, oneDNN primitives)
+            t_ours, t_theirs = [], []
+            for _ in range(repeats):
+                t_ours.append(_time(ours))
+                t_theirs.append(_time(theirs))
+            best, med = min(t_ours) / min(t_theirs), statistics.median(t_ours) / statistics.median(t_theirs)
+            if kind == "conv":
+                verdict = f"<= {CONV_TARGET}x " + ("PASS" if best <= CONV_TARGET else "FAIL")
+            else:
+                verdict = "(none, reported)"
+            print(f"{name:9s} {_describe(kind, x_shape, param):34s} "
+                  f"{_fmt_ms(min(t_ours))} ({_fmt_ms(statistics.median(t_ours)).strip():>7s}) "
+                  f"{_fmt_ms(min(t_theirs))} ({_fmt_ms(statistics.median(t_theirs)).strip():>7s}) "
+                  f"{best:7.2f} ({med:5.2f})  {verdict}")
+
+        print()
+        print(f"fast vs naive: both measured at batch {naive_batch} (naive at batch 64 would take minutes), "
+              f"best of {naive_repeats}")
+        header = f"{'op':9s} {'naive ms':>10s} {'fast ms':>9s} {'speedup':>9s}  target"
+        print(header)
+        print("-" * len(header))
+        for name, kind, x_shape, param in CASES:
+            small = (naive_batch,) + x_shape[1:]
+            arrays, dout = _make_inputs(kind, small, param, rng)
+            slow = _numpy_runner(naive, kind, arrays, dout, param)
+            quick = _numpy_runner(fast, kind, arrays, dout, param)
+            quick()
+            t_slow = min(_time(slow) for _ in range(naive_repeats))
+            t_quick = min(_time(quick) for _ in range(max(repeats, 5)))
+            speedup = t_slow / t_quick
+            verdict = f">= {NAIVE_TARGET:.0f}x " + ("PASS" if speedup >= NAIVE_TARGET else "FAIL")
+            print(f"{name:9s} {t_slow * 1e3:10.1f} {t_quick * 1e3:9.3f} {speedup:8.0f}x  {verdict}")
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tinytorch_ref.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for numpy's BLAS and for torch (default 1)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per op (default 7)")
+    parser.add_argument("--naive-batch", type=int, default=2, help="batch for the naive comparison (default 2)")
+    parser.add_argument("--naive-repeats", type=int, default=2, help="naive repeats (default 2)")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.repeats < 1 or args.naive_batch < 1 or args.naive_repeats < 1:
+        parser.error("--threads, --repeats, --naive-batch and --naive-repeats must be >= 1")
+
+    try:
+        import threadpoolctl  # noqa: F401
+        controlled_by = "threadpoolctl"
+    except ImportError:
+        if os.environ.get("TINYTORCH_BENCH_CHILD") != "1":
+            # numpy is already loaded with its default pool size: re-run with the
+            # thread variables set before anything imports numpy.
+            env = dict(os.environ, TINYTORCH_BENCH_CHILD="1")
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                env[var] = str(args.threads)
+            subprocess.run([sys.executable, "-m", "tinytorch_ref.bench", *(argv if argv is not None else sys.argv[1:])],
+                           env=env, check=False)
+            return 0
+        controlled_by = "OMP/OPENBLAS/MKL_NUM_THREADS"
+    run(args.threads, args.repeats, args.naive_batch, args.naive_repeats, controlled_by)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
