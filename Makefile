@@ -9,7 +9,7 @@ FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),)
 WORKERS ?=
 STUDENTS ?=
 
-.PHONY: help setup sysdeps demo test test-fast release grade feedback export report lab train bench mutants bench-grading clean
+.PHONY: help setup sysdeps sysdeps-sandbox apt-install demo test test-fast release grade feedback export report lab train bench mutants bench-grading clean
 
 help:
 	@sed -n 's/^## //p' Makefile
@@ -25,17 +25,24 @@ setup: $(VENV)/.installed
 
 ## sysdeps     Debian packages: bubblewrap (sandbox), chromium (browser test), postgresql (gradebook test)
 sysdeps:
-	@missing=""; \
-	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	@$(MAKE) --no-print-directory apt-install PKGS="bwrap:bubblewrap chromium:chromium initdb:postgresql"
+
+sysdeps-sandbox:
+	@$(MAKE) --no-print-directory apt-install PKGS="bwrap:bubblewrap"
+
+# PKGS: command:package pairs; installs the packages whose command is missing (as root)
+apt-install:
+	@missing=""; for pair in $(PKGS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  if [ "$$cmd" = initdb ]; then ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  else command -v $$cmd >/dev/null || missing="$$missing $$pkg"; fi; done; \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing Debian packages:$$missing (install them as root: apt-get install$$missing)"; exit 1; fi; \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (as root: apt-get install$$missing)"; exit 1; fi; \
 	fi
 
 ## demo        set up, release, build sample submissions, grade, feedback, export, print the score table
-demo: setup sysdeps
+demo: setup sysdeps-sandbox
 	$(PY) -m grader demo
 
 ## test        set up and run the whole test suite
@@ -50,7 +57,7 @@ release: setup
 	$(PY) -m grader release
 
 ## grade       autograde every notebook under submitted/<student>/09_spatial/ (WORKERS=n, default: all cores)
-grade: setup
+grade: setup sysdeps-sandbox
 	$(PY) -m grader grade $(if $(WORKERS),--workers $(WORKERS),)
 
 ## feedback    HTML feedback for every autograded submission
@@ -78,7 +85,7 @@ bench: setup
 	$(PY) -m tinytorch_ref.bench
 
 ## mutants     grade every mutant and alternative solution; print the kill table
-mutants: setup sysdeps
+mutants: setup sysdeps-sandbox
 	$(PY) -m grader mutants
 
 ## bench-grading  stock nbgrader vs trusted parallel grading throughput

@@ -1,0 +1,149 @@
+"""Through the real nbgrader pipeline: scores, feedback, exports, determinism, nbgrader's own CLI."""
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from grader import batch, course, demo
+from grader.samples.mutants import BY_NAME
+
+pytestmark = pytest.mark.slow
+ASSIGNMENT = course.ASSIGNMENT
+AUTO_CELLS = ["test_conv_output_size", "test_receptive_field", "test_conv2d_init", "test_conv2d_forward",
+              "test_conv2d_backward", "test_maxpool2d_forward", "test_maxpool2d_backward",
+              "test_avgpool2d_forward", "test_avgpool2d_backward", "test_flatten", "test_simplecnn_structure",
+              "test_simplecnn_forward", "test_simplecnn_training"]
+
+
+def auto_scores(root, student):
+    row = course.cell_scores(root)[student]
+    return {c: row[c] for c in AUTO_CELLS}
+
+
+def test_correct_samples_get_full_marks(demo_course):
+    root, _, outcomes = demo_course
+    maxima = course.max_scores(root)
+    for student in demo.CORRECT:
+        assert auto_scores(root, student) == {c: maxima[c] for c in AUTO_CELLS}
+        assert outcomes[student].status == "graded" and outcomes[student].reasons == []
+
+
+def test_blank_release_gets_zero(demo_course):
+    root, _, outcomes = demo_course
+    assert auto_scores(root, "carol_blank") == {c: 0.0 for c in AUTO_CELLS}
+    assert outcomes["carol_blank"].score == 0.0
+
+
+@pytest.mark.parametrize("student", sorted(demo.BUGGY))
+def test_buggy_sample_loses_points_exactly_on_its_cells(demo_course, student):
+    root, _, _ = demo_course
+    mutant = BY_NAME[demo.BUGGY[student]]
+    maxima = course.max_scores(root)
+    scores = auto_scores(root, student)
+    lost = {c for c in AUTO_CELLS if scores[c] < maxima[c]}
+    assert lost == set(mutant.fails)
+    assert all(scores[c] == 0 for c in lost)  # all-or-nothing per cell
+
+
+def test_grades_csv_export(demo_course):
+    root, students, _ = demo_course
+    path = course.export(root, os.path.join(root, "grades.csv"))
+    with open(path, newline="") as fh:
+        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == set(students)
+    assert float(rows["alice_loops"]["raw_score"]) == 44.0
+    assert float(rows["carol_blank"]["raw_score"]) == 0.0
+    assert float(rows["dave_flipped_kernel"]["raw_score"]) == 44.0 - 12.0
+    assert float(rows["alice_loops"]["max_score"]) == 52.0
+
+
+def hidden_lines(root):
+    nb = nbformat.read(os.path.join(root, "source", ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    return [l.strip() for c in nb.cells for l in
+            re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", c.source, re.S) for l in l.splitlines()
+            if l.strip()]
+
+
+def hidden_code_lines():
+    """Distinctive lines of the hidden checks' own source (they must never surface)."""
+    from grader import hidden_checks
+    with open(hidden_checks.__file__, encoding="utf-8") as fh:
+        return [l.strip() for l in fh if len(l.strip()) >= 30 and not l.strip().startswith(("#", '"', "hint="))]
+
+
+# markers of the trusted side: its files, packages and check function names
+TRUSTED_MARKS = ["hidden_checks", "/grader/", "tinytorch_ref", "conv_forward_grid", "maxpool_ties", "rng_for("]
+
+
+def test_feedback_shows_no_hidden_test_source_and_no_grader_traceback(demo_course):
+    root, students, _ = demo_course
+    course.feedback(root)
+    secrets = hidden_lines(root)
+    assert len(secrets) == 13
+    code_lines = hidden_code_lines()
+    assert len(code_lines) > 50
+    pages = glob.glob(os.path.join(root, "feedback", "*", ASSIGNMENT, "*.html"))
+    assert len(pages) == len(students)
+    for page in pages:
+        with open(page, encoding="utf-8") as fh:
+            html = fh.read()
+        assert "test_conv2d_forward" in html  # it is the real feedback page
+        for line in secrets + code_lines:
+            assert line not in html and line.replace('"', "&quot;") not in html, (page, line)
+        for mark in TRUSTED_MARKS:
+            assert mark not in html, (page, mark)
+    with open(os.path.join(root, "feedback", "dave_flipped_kernel", ASSIGNMENT, f"{ASSIGNMENT}.html")) as fh:
+        dave = fh.read()
+    assert "(hidden) values match the reference" in dave and "flipped" in dave  # says what broke
+
+
+def test_graded_cell_outputs_carry_no_traceback_or_hidden_code(demo_course):
+    root, students, _ = demo_course
+    code_lines = hidden_code_lines()
+    for student in students:
+        nb = nbformat.read(os.path.join(root, "autograded", student, ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
+        graded = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+        assert len(graded) == 13
+        for cell in graded:
+            text = "".join(str(o) for o in cell.outputs)
+            assert "Traceback" not in text and "run(" not in text
+            for mark in TRUSTED_MARKS:
+                assert mark not in text, (student, cell.metadata.nbgrader.grade_id, mark)
+            assert not any(line in text for line in code_lines)
+
+
+def test_regrading_from_scratch_gives_identical_scores(demo_course):
+    root, students, _ = demo_course
+    before = course.cell_scores(root)
+    shutil.rmtree(os.path.join(root, ".grading"))  # no cache, no state: execute everything again
+    batch.grade_batch(root, workers=2, progress=False)
+    assert course.cell_scores(root) == before
+
+
+def test_rerunning_a_finished_batch_does_no_work(demo_course):
+    root, students, _ = demo_course
+    outcomes = batch.grade_batch(root, workers=2, progress=False)
+    assert [o.student for o in outcomes] == students and all(o.skipped for o in outcomes)
+
+
+def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course):
+    root, _, _ = demo_course
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    result = subprocess.run(["nbgrader", "autograde", ASSIGNMENT, "--student", "frank_avgpool_div4", "--force"],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert auto_scores(root, "frank_avgpool_div4")["test_avgpool2d_forward"] == 0.0
+    assert auto_scores(root, "frank_avgpool_div4")["test_conv2d_forward"] == 6.0
+    result = subprocess.run(["nbgrader", "export", "--to", "cli.csv"], cwd=root, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(os.path.join(root, "cli.csv")) as fh:
+        assert "frank_avgpool_div4" in fh.read()

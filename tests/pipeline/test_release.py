@@ -1,0 +1,137 @@
+"""The student version: nothing secret in it, and it matches the source."""
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import jupytext
+import nbformat
+import pytest
+
+from grader import course
+
+ASSIGNMENT = course.ASSIGNMENT
+
+
+def release_files(repo):
+    base = os.path.join(repo, "release", ASSIGNMENT)
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            yield os.path.join(dirpath, name)
+
+
+def secret_lines(repo) -> set[str]:
+    """Every distinctive line inside a solution or hidden-test region of the source notebook."""
+    nb = nbformat.read(os.path.join(repo, "source", ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    secrets = set()
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if re.search(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)", line):
+                inside = "BEGIN" in line
+                continue
+            stripped = line.strip().lstrip("#").strip()
+            if inside and len(stripped) >= 20:
+                secrets.add(stripped)
+    return secrets
+
+
+def test_there_are_secrets_to_look_for(repo):
+    # the leak test below is only meaningful if the source really has solution and hidden lines
+    secrets = secret_lines(repo)
+    assert len(secrets) > 60
+    assert 'run("test_conv2d_forward", hidden=True)' in secrets
+
+
+def test_no_file_under_release_leaks_solutions_hidden_tests_or_the_reference(repo):
+    secrets = secret_lines(repo)
+    forbidden = [re.compile(p) for p in (
+        r"BEGIN SOLUTION", r"END SOLUTION", r"BEGIN HIDDEN TESTS", r"hidden\s*=\s*True",
+        r"(import|from)\s+tinytorch_ref", r"hidden_checks\.py", r"REGISTRY\s*=.*hidden",
+    )]
+    files = list(release_files(repo))
+    assert any(f.endswith(".ipynb") for f in files) and len(files) >= 10
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        if path.endswith(".ipynb"):  # compare cell by cell, line by line
+            nb = nbformat.reads(text, as_version=4)
+            lines = {l.strip().lstrip("#").strip() for c in nb.cells for l in c.source.splitlines()}
+        else:
+            lines = {l.strip().lstrip("#").strip() for l in text.splitlines()}
+        leaked = sorted(lines & secrets)
+        assert not leaked, f"{path} contains solution/hidden lines: {leaked[:3]}"
+        for pattern in forbidden:
+            if pattern.pattern == r"hidden\s*=\s*True" and path.endswith("__init__.py"):
+                continue  # spatial_checks.run(..., hidden=False) documents the flag; no hidden call
+            assert not pattern.search(text), f"{path} matches {pattern.pattern!r}"
+
+
+def test_release_is_up_to_date_with_source(repo, course_copy):
+    """Regenerating the release from source/ reproduces the committed release/ exactly."""
+    fresh = course.release(course_copy)
+    committed = os.path.join(repo, "release", ASSIGNMENT)
+    cmp = filecmp.dircmp(fresh, committed, ignore=["__pycache__"])
+
+    def differences(c):
+        found = c.left_only + c.right_only + c.diff_files + c.funny_files
+        for sub in c.subdirs.values():
+            found += differences(sub)
+        return found
+
+    assert differences(cmp) == [], "release/ is stale: run `make release` and commit"
+    new_nb = nbformat.read(os.path.join(fresh, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    old_nb = nbformat.read(os.path.join(committed, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    assert [c.source for c in new_nb.cells] == [c.source for c in old_nb.cells]
+
+
+def test_jupytext_source_and_notebook_are_in_sync(repo):
+    base = os.path.join(repo, "source", ASSIGNMENT, ASSIGNMENT)
+    from_text = jupytext.read(base + ".pct.py")
+    notebook = nbformat.read(base + ".ipynb", as_version=4)
+    assert len(from_text.cells) == len(notebook.cells) > 30
+    for a, b in zip(from_text.cells, notebook.cells):
+        assert a.cell_type == b.cell_type
+        assert a.source == b.source, f"cell {b.metadata.get('nbgrader', {}).get('grade_id')} drifted"
+        assert a.metadata.get("nbgrader") == b.metadata.get("nbgrader")
+
+
+def test_release_stubs_name_what_to_implement(repo):
+    nb = nbformat.read(os.path.join(repo, "release", ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    stubs = re.findall(r'raise NotImplementedError\("([^"]+)"\)', "\n".join(c.source for c in nb.cells))
+    names = [s.split(":")[0] for s in stubs]
+    assert names == ["conv_output_size", "receptive_field", "Conv2dOp.forward", "Conv2dOp.backward",
+                     "Conv2d.__init__", "Conv2d.forward", "MaxPool2dOp.forward", "MaxPool2dOp.backward",
+                     "MaxPool2d.forward", "AvgPool2dOp.forward", "AvgPool2dOp.backward", "AvgPool2d.forward",
+                     "Flatten.forward", "SimpleCNN.__init__", "SimpleCNN.forward", "count_parameters"]
+
+
+def test_assignment_has_graded_cells_with_points(repo):
+    nb = nbformat.read(os.path.join(repo, "source", ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    auto = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+            and not c.metadata["nbgrader"].get("solution")]
+    manual = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+              and c.metadata["nbgrader"].get("solution")]
+    assert len(auto) == 13 and sum(c.metadata["nbgrader"]["points"] for c in auto) == 44
+    assert [c.cell_type for c in manual] == ["markdown", "markdown"]
+    assert sum(c.metadata["nbgrader"]["points"] for c in manual) == 8
+    # every test cell runs exactly one visible and one hidden group, named after the cell
+    for c in auto:
+        gid = c.metadata["nbgrader"]["grade_id"]
+        assert c.source.count(f'run("{gid}")') == 1 and c.source.count(f'run("{gid}", hidden=True)') == 1
+
+
+@pytest.mark.parametrize("package", ["tinytorch", "spatial_checks", "spatial_checks.agent"])
+def test_release_support_packages_work_without_the_repository(repo, tmp_path, package):
+    """A student's machine has only the release folder: its packages must stand alone."""
+    shutil.copytree(os.path.join(repo, "release", ASSIGNMENT), tmp_path / "rel")
+    code = ("import sys; sys.modules['tinytorch_ref'] = None; sys.modules['grader'] = None; "
+            f"import {package} as m; print(m.__file__)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "rel", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(str(tmp_path / "rel"))
