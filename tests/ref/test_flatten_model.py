@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from spatial_helpers import assert_close, to_torch
+from .spatial_helpers import assert_close, to_torch
 from tinytorch_ref.core import SGD, Tensor, cross_entropy
 from tinytorch_ref.spatial import Conv2d, Flatten, SimpleCNN, count_parameters
 
@@ -63,6 +63,9 @@ def test_simplecnn_structure():
     assert model.fc.weight.shape == (4096, 10)
     assert model.conv1.padding == (1, 1) and model.pool1.kernel_size == (2, 2) and model.pool1.stride == (2, 2)
     assert model(np.zeros((2, 3, 32, 32))).shape == (2, 10)
+    naive_model = SimpleCNN(impl="naive")
+    assert [layer.impl for layer in (naive_model.conv1, naive_model.pool1, naive_model.conv2, naive_model.pool2)] \
+        == ["naive"] * 4
 
 
 # ------------------------------------------------------------ initialisation

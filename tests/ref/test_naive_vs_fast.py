@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from spatial_helpers import CONV_CASES, POOL_CASES, conv_case_id, pool_case_id, rel_err
+from .spatial_helpers import CONV_CASES, POOL_CASES, conv_case_id, pool_case_id, rel_err
 from tinytorch_ref.core import Tensor
 from tinytorch_ref.spatial import Conv2d, MaxPool2d, fast, naive
 from tinytorch_ref.spatial.shapes import pair

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spatial_helpers import assert_close, impl_pool_cases, to_torch
+from .spatial_helpers import assert_close, impl_pool_cases, to_torch
 from tinytorch_ref.core import Tensor
 from tinytorch_ref.spatial import AvgPool2d, AvgPool2dFunction, MaxPool2d, MaxPool2dFunction, fast, naive
 from tinytorch_ref.spatial.shapes import pair

@@ -1,4 +1,5 @@
 """Shape helpers, the package's exports, no torch at runtime, and the benchmark's report."""
+import os
 import subprocess
 import sys
 
@@ -6,6 +7,8 @@ import pytest
 
 import tinytorch_ref.spatial as spatial
 from tinytorch_ref.spatial import conv_output_size, receptive_field
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -40,7 +43,7 @@ def test_runtime_code_does_not_import_torch():
             "from tinytorch_ref.spatial import SimpleCNN\n"
             "SimpleCNN(in_channels=1, image_size=8)(np.zeros((1, 1, 8, 8)))\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert result.returncode == 0, result.stderr
 
 
@@ -49,7 +52,7 @@ def test_benchmark_prints_a_report_and_exits_0():
     """One quick run (1 repeat, naive at batch 1): a table with timings and PASS/FAIL verdicts."""
     result = subprocess.run(
         [sys.executable, "-m", "tinytorch_ref.bench", "--repeats", "1", "--naive-batch", "1", "--naive-repeats", "1"],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "threads: numpy BLAS = 1" in out and "torch = 1" in out

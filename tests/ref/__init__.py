@@ -1,0 +1,1 @@
+"""Tests of the reference package tinytorch_ref (spatial module 09)."""
