@@ -2,7 +2,7 @@
 
 Run::
 
-    python -m tinytorch_ref.bench [--threads N] [--repeats R] [--naive-batch B]
+    python -m tinytorch_ref.bench [--threads N] [--repeats R] [--batch B] [--naive-batch B]
 
 What is measured (float32, forward + backward, upstream gradient fixed and random):
 
@@ -131,7 +131,7 @@ def _limit_threads(threads):
     return threadpool_limits(limits=threads)
 
 
-def run(threads: int = 1, repeats: int = 15, naive_batch: int = 2, naive_repeats: int = 2,
+def run(threads: int = 1, repeats: int = 15, naive_batch: int = 2, naive_repeats: int = 2, batch: int = 64,
         controlled_by: str = "threadpoolctl") -> None:
     factory, torch_version = _torch_runners(threads)   # import torch first so its pools get limited too
     limiter = _limit_threads(threads)
@@ -143,7 +143,7 @@ def run(threads: int = 1, repeats: int = 15, naive_batch: int = 2, naive_repeats
         print("tinytorch_ref.bench: spatial ops, float32, forward + backward")
         print(f"numpy {np.__version__}, torch {torch_version}; threads: numpy BLAS = {threads} "
               f"({controlled_by}), torch = {threads}")
-        print(f"fast vs torch at batch 64: {repeats} alternating repeats after a warm-up; times in ms, "
+        print(f"fast vs torch at batch {batch}: {repeats} alternating repeats after a warm-up; times in ms, "
               "best (median) wall clock")
         print("ratios = best fast / best torch, by wall clock and by process CPU time; with 1 thread CPU time is")
         print("the wall time minus the time the OS spent running other processes, so the verdict uses it")
@@ -154,6 +154,7 @@ def run(threads: int = 1, repeats: int = 15, naive_batch: int = 2, naive_repeats
         print(header)
         print("-" * len(header))
         for name, kind, x_shape, param in CASES:
+            x_shape = (batch,) + x_shape[1:]
             arrays, dout = _make_inputs(kind, x_shape, param, rng)
             ours = _numpy_runner(fast, kind, arrays, dout, param)
             theirs = factory(kind, arrays, dout, param)
@@ -206,11 +207,13 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for numpy's BLAS and for torch (default 1)")
     parser.add_argument("--repeats", type=int, default=15, help="timed repeats per op (default 15)")
+    parser.add_argument("--batch", type=int, default=64,
+                        help="batch for the fast-vs-torch table (default 64, the targets' setting)")
     parser.add_argument("--naive-batch", type=int, default=2, help="batch for the naive comparison (default 2)")
     parser.add_argument("--naive-repeats", type=int, default=2, help="naive repeats (default 2)")
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.repeats < 1 or args.naive_batch < 1 or args.naive_repeats < 1:
-        parser.error("--threads, --repeats, --naive-batch and --naive-repeats must be >= 1")
+    if min(args.threads, args.repeats, args.batch, args.naive_batch, args.naive_repeats) < 1:
+        parser.error("--threads, --repeats, --batch, --naive-batch and --naive-repeats must be >= 1")
 
     try:
         import threadpoolctl  # noqa: F401
@@ -226,7 +229,7 @@ def main(argv=None) -> int:
                            env=env, check=False)
             return 0
         controlled_by = "OMP/OPENBLAS/MKL_NUM_THREADS"
-    run(args.threads, args.repeats, args.naive_batch, args.naive_repeats, controlled_by)
+    run(args.threads, args.repeats, args.naive_batch, args.naive_repeats, args.batch, controlled_by)
     return 0
 
 

@@ -49,13 +49,14 @@ def test_runtime_code_does_not_import_torch():
 
 @pytest.mark.slow
 def test_benchmark_prints_a_report_and_exits_0():
-    """One quick run (1 repeat, naive at batch 1): a table with timings and PASS/FAIL verdicts."""
+    """One quick run (1 repeat, batch 4, naive at batch 1): a table with timings and PASS/FAIL verdicts."""
     result = subprocess.run(
-        [sys.executable, "-m", "tinytorch_ref.bench", "--repeats", "1", "--naive-batch", "1", "--naive-repeats", "1"],
+        [sys.executable, "-m", "tinytorch_ref.bench", "--repeats", "1", "--batch", "4", "--naive-batch", "1",
+         "--naive-repeats", "1"],
         capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "threads: numpy BLAS = 1" in out and "torch = 1" in out
+    assert "threads: numpy BLAS = 1" in out and "torch = 1" in out and "batch 4:" in out
     for op in ("conv1", "conv2", "maxpool1", "maxpool2"):
         assert out.count(op) == 2, op          # one row in each table
     assert out.count("PASS") + out.count("FAIL") == 6   # 2 conv-vs-torch + 4 fast-vs-naive verdicts
