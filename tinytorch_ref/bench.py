@@ -6,12 +6,16 @@ Run::
 
 What is measured (float32, forward + backward, upstream gradient fixed and random):
 
-* on the SimpleCNN shapes at batch 64 -- conv1 x(64,3,32,32) * w(32,3,3,3) pad 1,
-  conv2 x(64,32,16,16) * w(64,32,3,3) pad 1, 2x2 max pooling of (64,32,32,32)
-  and (64,64,16,16) -- our ``fast`` functions against ``torch.nn.functional``
-  (``conv2d`` / ``max_pool2d`` + ``backward``), the two timed alternately
-  ``R`` times so that a noisy machine slows both alike; the table shows the
-  best time (median in brackets) and the ratio of best times;
+* on the SimpleCNN shapes at batch 64 (``--batch`` changes it) -- conv1
+  x(64,3,32,32) * w(32,3,3,3) pad 1, conv2 x(64,32,16,16) * w(64,32,3,3) pad 1,
+  2x2 max pooling of (64,32,32,32) and (64,64,16,16) -- our ``fast`` functions
+  against ``torch.nn.functional`` (``conv2d`` / ``max_pool2d`` + ``backward``),
+  the two timed alternately ``R`` times so that a noisy machine slows both
+  alike.  The table shows the best wall-clock time (median in brackets) and
+  the ratio fast / torch of the best times, by wall clock and by process CPU
+  time.  With one thread the CPU time is the wall time minus the time the OS
+  gave to other processes, so on a shared machine it is the steadier measure
+  and the verdict uses it; with more threads the verdict uses wall clock;
 * ``naive`` against ``fast`` on the same shapes at a small batch (default 2;
   ``naive`` at batch 64 would take minutes), both measured at that batch.
 

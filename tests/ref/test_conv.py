@@ -1,7 +1,6 @@
 """Conv2d (layer, autograd Function and backends) against torch.nn.functional.conv2d, float64."""
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 
 from .spatial_helpers import assert_close, impl_conv_cases, to_torch

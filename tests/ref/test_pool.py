@@ -1,7 +1,6 @@
 """MaxPool2d / AvgPool2d against torch.nn.functional, float64, random upstream gradients."""
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 
 from .spatial_helpers import assert_close, impl_pool_cases, to_torch
