@@ -22,6 +22,13 @@ def main(argv=None) -> int:
     sub.add_parser("table", help="print the per-student, per-cell score table")
     d = sub.add_parser("demo", help="release, sample submissions, grade, feedback, export, table")
     d.add_argument("--workers", type=int, default=None)
+    m = sub.add_parser("mutants", help="grade every mutant and correct alternative in a scratch course; kill table")
+    m.add_argument("--workers", type=int, default=None, help="parallel executions (default: all cores)")
+    m.add_argument("--only", action="append", metavar="MUTANT", help="grade only these mutants (repeatable)")
+    m.add_argument("--style", action="append", metavar="STYLE", help="grade only these alternatives (repeatable)")
+    m.add_argument("--keep", metavar="DIR", default=None, help="build the scratch course in DIR and keep it")
+    m.add_argument("--in-process", action="store_true",
+                   help="no notebooks or kernels: run the checks on each sample in this process (seconds)")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -41,6 +48,10 @@ def main(argv=None) -> int:
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(workers=args.workers)
+    elif args.command == "mutants":
+        from .mutation import main as mutants_main
+        return mutants_main(workers=args.workers, only=args.only, styles=args.style, keep=args.keep,
+                            in_process=args.in_process)
     return 0
 
 
