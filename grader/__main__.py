@@ -22,6 +22,9 @@ def main(argv=None) -> int:
     sub.add_parser("table", help="print the per-student, per-cell score table")
     d = sub.add_parser("demo", help="release, sample submissions, grade, feedback, export, table")
     d.add_argument("--workers", type=int, default=None)
+    lab = sub.add_parser("lab", help="JupyterLab with the nbgrader extensions on 127.0.0.1 (prints the URL with its token)")
+    lab.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    lab.add_argument("--root", default=None, help="course directory to serve (default: this repository)")
     m = sub.add_parser("mutants", help="grade every mutant and correct alternative in a scratch course; kill table")
     m.add_argument("--workers", type=int, default=None, help="parallel executions (default: all cores)")
     m.add_argument("--only", action="append", metavar="MUTANT", help="grade only these mutants (repeatable)")
@@ -48,6 +51,9 @@ def main(argv=None) -> int:
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(workers=args.workers)
+    elif args.command == "lab":
+        from . import lab
+        return lab.main(root=args.root or course.ROOT, port=args.port)
     elif args.command == "mutants":
         from .mutation import main as mutants_main
         return mutants_main(workers=args.workers, only=args.only, styles=args.style, keep=args.keep,
