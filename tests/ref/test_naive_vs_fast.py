@@ -99,28 +99,3 @@ def test_fast_does_not_modify_its_inputs(rng):
     fast.maxpool2d_backward(np.ones_like(out), cache)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(w, w0)
-
-
-# fast processes channels in cache-sized blocks; shrink the block size so that the small grid
-# cases also run with many blocks (one channel, or two, per block)
-@pytest.mark.parametrize("block_bytes", [1, 700])
-@pytest.mark.parametrize("case", CONV_CASES, ids=conv_case_id)
-def test_conv2d_fast_channel_blocks(block_bytes, case, rng, monkeypatch):
-    monkeypatch.setattr(fast, "BLOCK_BYTES", block_bytes)
-    test_conv2d_naive_and_fast_agree(case, rng)
-
-
-@pytest.mark.parametrize("block_bytes", [1, 700])
-@pytest.mark.parametrize("kind", ["max", "avg"])
-@pytest.mark.parametrize("case", POOL_CASES, ids=pool_case_id)
-def test_pools_fast_channel_blocks(block_bytes, kind, case, rng, monkeypatch):
-    monkeypatch.setattr(fast, "BLOCK_BYTES", block_bytes)
-    test_pools_naive_and_fast_agree(kind, case, rng)
-
-
-def test_channel_blocks_cover_every_channel_once(monkeypatch):
-    monkeypatch.setattr(fast, "BLOCK_BYTES", 1000)
-    blocks = fast._channel_blocks(n_batch=2, channels=7, plane=25, itemsize=8)   # 400 bytes per channel
-    assert blocks == [slice(0, 2), slice(2, 4), slice(4, 6), slice(6, 7)]
-    monkeypatch.setattr(fast, "BLOCK_BYTES", 1)
-    assert len(fast._channel_blocks(2, 7, 25, 8)) == 7
