@@ -21,7 +21,11 @@ Then, with ``w2 = w.reshape(F, C*KH*KW)`` and ``dout`` laid out as
     dw     = dout @ cols.T           (F, C*KH*KW), one GEMM over the whole batch
     dcol   = w2.T @ dout             (C*KH*KW, N*OH*OW), one GEMM
 
-and ``dx`` is ``dcol`` added back onto the windows it came from (col2im):
+With a bias, ``cols`` gets an extra row of ones and ``w2`` the bias as an
+extra column (the "bias trick"): the forward product then adds the bias and
+the ``dw`` product returns ``db`` as its last column.
+
+``dx`` is ``dcol`` added back onto the windows it came from (col2im):
 one vectorised add per kernel offset ``(u, v)``, where overlapping windows
 accumulate.  The columns are channel-major (the ``(c, u, v)`` axis first):
 that makes the backward products single large BLAS calls and keeps each
