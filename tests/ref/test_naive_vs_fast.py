@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from .spatial_helpers import CONV_CASES, POOL_CASES, conv_case_id, pool_case_id, rel_err
+from .spatial_helpers import CONV_CASES, CONV_CASES_FAST, POOL_CASES, conv_case_id, pool_case_id, rel_err
 from tinytorch_ref.core import Tensor
 from tinytorch_ref.spatial import Conv2d, MaxPool2d, fast, naive
 from tinytorch_ref.spatial.shapes import pair
@@ -99,3 +99,45 @@ def test_fast_does_not_modify_its_inputs(rng):
     fast.maxpool2d_backward(np.ones_like(out), cache)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(w, w0)
+
+
+# fast runs the convolution a chunk of images at a time (CHUNK_BYTES of columns); force small
+# chunks so that every case also runs with several chunks, and with a last chunk that is smaller
+@pytest.mark.parametrize("images", [1, 2, 3])
+@pytest.mark.parametrize("case", CONV_CASES + CONV_CASES_FAST, ids=conv_case_id)
+def test_conv2d_fast_in_chunks(images, case, rng, monkeypatch):
+    monkeypatch.setattr(fast, "_images_per_chunk", lambda n_batch, bytes_per_image: min(n_batch, images))
+    test_conv2d_naive_and_fast_agree(case, rng)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["x-corner", "x-edge", "w"])
+def test_conv2d_fast_non_finite_like_naive(where, value, rng):
+    """inf/NaN in the input or the weights reach the same outputs and gradients as in naive.
+
+    fast also computes windows that overhang the image and drops them (the "junk");
+    0 * inf = nan must not leak from them into neighbouring values.
+    """
+    x = rng.standard_normal((2, 3, 6, 5))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    if where == "x-corner":
+        x[1, 2, 0, 0] = value
+    elif where == "x-edge":
+        x[0, 1, 3, 4] = value
+    else:
+        w[2, 1, 0, 2] = value
+    upstream = rng.standard_normal((2, 4, 8, 8))
+    for stride, padding in [((1, 1), (1, 1)), ((1, 1), (0, 2))]:
+        with np.errstate(invalid="ignore"):   # inf * 0 on the padding, in both backends
+            out_n, cache_n = naive.conv2d_forward(x, w, b, stride, padding)
+            out_f, cache_f = fast.conv2d_forward(x, w, b, stride, padding)
+            g = upstream[:, :, :out_n.shape[2], :out_n.shape[3]]
+            results = zip(("out", "dx", "dw", "db"), (out_f,) + fast.conv2d_backward(g, cache_f),
+                          (out_n,) + naive.conv2d_backward(g, cache_n))
+        for name, a, expected in results:
+            finite = np.isfinite(expected)
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(expected), err_msg=name)
+            np.testing.assert_array_equal(np.isposinf(a), np.isposinf(expected), err_msg=name)
+            np.testing.assert_array_equal(np.isneginf(a), np.isneginf(expected), err_msg=name)
+            np.testing.assert_allclose(a[finite], expected[finite], rtol=1e-12, atol=1e-12, err_msg=name)
