@@ -7,10 +7,12 @@ import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
-                                    ClearSolutions, ComputeChecksums, GetGrades, IgnorePattern,
-                                    IncludeHeaderFooter, LimitOutput, LockCells, SaveAutoGrades, SaveCells)
+                                    ClearSolutions, ComputeChecksums, DeduplicateIds, GetGrades, IgnorePattern,
+                                    IncludeHeaderFooter, LimitOutput, LockCells, OverwriteCells,
+                                    OverwriteKernelspec, SaveAutoGrades, SaveCells)
 
 from grader.nbgrader_ext.execute import TrustedExecute
+from grader.nbgrader_ext.sanitize import ForgetUnknownCells
 from grader.nbgrader_ext.stubs import NameStubs
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
@@ -31,9 +33,12 @@ c.GenerateAssignment.preprocessors = [
     ComputeChecksums, SaveCells, ClearHiddenTests, ComputeChecksums, CheckCellMetadata,
 ]
 
-# Missing test cells are put back so every behaviour is graded; the trusted executor replaces
-# nbgrader's in-kernel Execute.
+# Missing test cells are put back so every behaviour is graded; duplicated ones become ordinary
+# cells; the trusted executor replaces nbgrader's in-kernel Execute.
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+]
 c.Autograde.autograde_preprocessors = [
     TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,

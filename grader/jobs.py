@@ -112,7 +112,10 @@ def execute_job(job: ExecutionJob) -> ExecutionResult:
     nb = nbformat.reads(job.nb_json, as_version=4)
     resources = {"nbgrader": {"student": job.student, "assignment": job.assignment, "notebook": job.notebook}}
     executor = TrustedExecute(config=config)
-    nb, record = executor.run_notebook(nb, job.files, resources)
+    try:
+        nb, record = executor.run_notebook(nb, job.files, resources)
+    except Exception as exc:  # noqa: BLE001 - cross the process boundary as plain text
+        raise RuntimeError(f"{type(exc).__name__}: {exc}"[:1000]) from None
     if record.key != job.key:
         raise RuntimeError(f"job {job.student}: the worker computed key {record.key[:12]}, expected {job.key[:12]} "
                            "(different grader version or policy on this worker?)")

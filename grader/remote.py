@@ -98,7 +98,10 @@ class RemoteStudent:
         return value
 
     def has(self, name: str) -> bool:
-        return bool(self._roundtrip("has", name))
+        result = self._roundtrip("has", name)
+        if not isinstance(result, bool):
+            raise StudentError("looking up a name", "ProtocolError", "the agent did not answer with True/False")
+        return result
 
     def call(self, name: str, *args, **kwargs):
         result = self._roundtrip("call", name, *args, **kwargs)

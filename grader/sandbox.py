@@ -181,6 +181,20 @@ class Sandbox:
             self.slot.release()
             self.slot = None
 
+    def process_count(self) -> int:
+        """Processes (and threads' owners) currently running as this sandbox's uid."""
+        if not self.slot:
+            return 0
+        count = 0
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.stat(f"/proc/{entry}").st_uid == self.uid:
+                        count += 1
+                except OSError:
+                    continue
+        return count
+
     def kernel_manager(self, **kwargs) -> "SandboxedKernelManager":
         km = SandboxedKernelManager(
             transport="ipc", ip=os.path.join(self.io, "kernel"),

@@ -143,6 +143,14 @@ class TrustedExecute(Execute):
     def _agent_path(self) -> str:
         return os.path.join(self._sandbox.io, "agent.sock")
 
+    def _agent_answers(self, student) -> bool:
+        """A quick ping, so a stopped or replaced agent costs seconds, not a timeout per check."""
+        student.timeout = 5
+        try:
+            return student.has("__name__") is True
+        except (CallTimedOut, KernelLost, AssertionError):
+            return False
+
     def _connect_agent(self):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(10)
@@ -185,6 +193,11 @@ class TrustedExecute(Execute):
                 return "unresponsive"
             return "timeout"
         return "ok"
+
+    def _note_process_limit(self, name: str) -> None:
+        count = self._sandbox.process_count()
+        if count >= self.policy.max_processes // 2:
+            self._record.add("process_limit", name, f"{count} processes in the sandbox")
 
     def _alive(self) -> bool:
         return self.km is not None and self.km.has_kernel
@@ -234,9 +247,11 @@ class TrustedExecute(Execute):
             self._completed.append(index)
             return
         if status == "timeout":
+            self._note_process_limit(name)
             self._record.add("timeout", name, f"interrupted after {self.timeout} s")
             self._completed.append(index)  # the kernel survived the interrupt
             return
+        self._note_process_limit(name)
         kind = "crashed" if status == "dead" else "unresponsive"
         self._record.add(kind, name, "the kernel died while running this cell" if status == "dead"
                          else f"the kernel ignored the interrupt after {self.timeout} s")
@@ -266,6 +281,14 @@ class TrustedExecute(Execute):
                     continue
                 if student is None:
                     student = RemoteStudent(self._connect_agent, timeout=1)
+                    if not self._agent_answers(student):
+                        self._record.add("agent_unavailable", name, "no answer to a ping")
+                        student.close()
+                        student = None
+                        skip_reason = ("not run: the grading agent in your kernel did not answer "
+                                       "(was it stopped or replaced by code in the notebook?)")
+                        results.append((hidden, CheckResult(group, check.name, check.title, False, skip_reason)))
+                        continue
                 student.timeout = max(1.0, min(self.policy.check_timeout, self._remaining()))
                 start = time.perf_counter()
                 lost = ""
@@ -282,17 +305,19 @@ class TrustedExecute(Execute):
                 except KernelLost:
                     passed, message = False, "the kernel died while this check was calling your code"
                     lost = "crashed"
-                except Exception as exc:  # noqa: BLE001 - a bug in a check: stop, loudly
+                except Exception as exc:  # noqa: BLE001 - a bug in a check must not abort the submission
                     self.log.error("check %s raised %s: %s", check.name, type(exc).__name__, exc)
                     self._record.add("grader_error", name, f"{check.name}: {type(exc).__name__}: {exc}"[:300])
-                    raise
+                    passed = False
+                    message = ("the grader could not evaluate this check (an internal error, recorded for your "
+                               "instructor); it is marked as failed until they review it")
                 results.append((hidden, CheckResult(group, check.name, check.title, passed, message,
                                                     time.perf_counter() - start)))
                 if not lost:
                     try:
                         student.reset()
-                    except (CallTimedOut, KernelLost):
-                        lost = "crashed"
+                    except (CallTimedOut, KernelLost, AssertionError):
+                        lost = "agent_unavailable"
                 if lost:
                     # the agent thread is stuck in (or died with) student code: new kernel, replayed cells
                     self._record.add(lost, name, check.name)

@@ -39,6 +39,9 @@ class StudentError(AssertionError):
             text += f" ({where})"
         super().__init__(text)
 
+    def __reduce__(self):  # keep it picklable across process pools
+        return (type(self), (self.action, self.exc_type, self.detail, self.where))
+
 
 def _student_frame(tb) -> str:
     """The innermost traceback frame that belongs to notebook code, as 'line N: source'."""
