@@ -20,6 +20,8 @@ def main(argv=None) -> int:
     e = sub.add_parser("export", help="grades CSV")
     e.add_argument("--to", default=None)
     sub.add_parser("table", help="print the per-student, per-cell score table")
+    r = sub.add_parser("report", help="instructor report (HTML + PNG plots) under reports/09_spatial")
+    r.add_argument("--out", metavar="DIR", default=None, help="write the report into DIR instead")
     d = sub.add_parser("demo", help="release, sample submissions, grade, feedback, export, table")
     d.add_argument("--workers", type=int, default=None)
     lab = sub.add_parser("lab", help="JupyterLab with the nbgrader extensions on 127.0.0.1 (prints the URL with its token)")
@@ -32,6 +34,15 @@ def main(argv=None) -> int:
     m.add_argument("--keep", metavar="DIR", default=None, help="build the scratch course in DIR and keep it")
     m.add_argument("--in-process", action="store_true",
                    help="no notebooks or kernels: run the checks on each sample in this process (seconds)")
+    b = sub.add_parser("bench", help="stock nbgrader vs our grading: throughput, bounds, isolation overhead")
+    b.add_argument("--n", type=int, default=12, help="synthetic submissions (default: 12)")
+    b.add_argument("--workers", type=int, default=None, help="workers of the all-cores run (default: all cores)")
+    b.add_argument("--keep", metavar="DIR", default=None, help="build the scratch courses in DIR and keep them")
+    b.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time one correct submission: stock vs sandbox none vs bwrap (default: on)")
+    b.add_argument("--repeats", type=int, default=3, help="repeats of each isolation measurement (default: 3)")
+    b.add_argument("--scale", action="store_true", help="ours only, cheap mix, estimate first, lost-row check")
+    b.add_argument("--mix", choices=["default", "cheap"], default=None, help="submission mix")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -48,6 +59,13 @@ def main(argv=None) -> int:
     elif args.command == "table":
         from .demo import score_table
         print(score_table())
+    elif args.command == "report":
+        from .report import NothingGraded, build_report
+        try:
+            print(build_report(out_dir=args.out))
+        except NothingGraded as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "demo":
         from .demo import run_demo
         run_demo(workers=args.workers)
@@ -58,6 +76,10 @@ def main(argv=None) -> int:
         from .mutation import main as mutants_main
         return mutants_main(workers=args.workers, only=args.only, styles=args.style, keep=args.keep,
                             in_process=args.in_process)
+    elif args.command == "bench":
+        from .bench_grading import main as bench_main
+        return bench_main(n=args.n, workers=args.workers, keep=args.keep, isolation=args.isolation,
+                          repeats=args.repeats, scale=args.scale, mix=args.mix)
     return 0
 
 

@@ -12,6 +12,12 @@
 4. *Record*: ``nbgrader autograde`` per student, one at a time, which finds the
    cached execution and writes the gradebook (the only writer).  A state file
    is written last, atomically, so a killed run resumes where it stopped.
+
+A submission is skipped only when its state matches *and* the gradebook holds
+it in full (every grade row, a score on every test cell) *and*, unless it
+failed, its autograded notebook exists: a run killed inside ``nbgrader
+autograde``, a new gradebook (another ``NBGRADER_DB_URL``) or a deleted
+``autograded/`` is recorded again, from the cached execution.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import time
 import nbformat
 from nbconvert.exporters import NotebookExporter
 from nbgrader import utils
-from nbgrader.api import Gradebook
+from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedAssignment, SubmittedNotebook
 from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
 from tqdm.auto import tqdm
@@ -126,6 +132,13 @@ def kernel_files(staged_dir: str, source_dir: str, ignore: list[str]) -> dict[st
     return files
 
 
+def record_failure(paths: Paths, db_url: str, outcome: Outcome, submission_key: str) -> None:
+    """A submission that could not be graded: a gradebook row of zeros, no (stale) autograded files, its state."""
+    zero_row(db_url, outcome.student, paths.assignment)
+    shutil.rmtree(os.path.join(paths.root, "autograded", outcome.student, paths.assignment), ignore_errors=True)
+    write_state(paths, outcome, submission_key)
+
+
 def zero_row(db_url: str, student: str, assignment: str) -> None:
     """Give a submission that could not be graded a gradebook row of zeros (as nbgrader does for a missing notebook)."""
     with Gradebook(db_url) as gb:
@@ -137,6 +150,64 @@ def zero_row(db_url: str, student: str, assignment: str) -> None:
                 grade.manual_score = None
                 grade.needs_manual_grade = False
         gb.db.commit()
+
+
+def check_gradebook_url(db_url: str) -> None:
+    """Fail early, and readably, on a gradebook URL that SQLAlchemy cannot use in this environment."""
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(db_url)
+    except ArgumentError:
+        raise ValueError("the gradebook URL (NBGRADER_DB_URL or c.CourseDirectory.db_url) is not an SQLAlchemy "
+                         "database URL such as sqlite:////path/gradebook.db or "
+                         "postgresql+psycopg2://user@host:5432/gradebook") from None
+    shown = url.render_as_string(hide_password=True)
+    try:
+        url.get_dialect().import_dbapi()
+    except ArgumentError:
+        raise ValueError(f"gradebook URL {shown}: SQLAlchemy knows no database {url.drivername!r}") from None
+    except ImportError as exc:
+        hint = ""
+        if url.get_backend_name() == "postgresql" and importlib.util.find_spec("psycopg2"):
+            hint = "; psycopg2 is installed: write the URL as postgresql+psycopg2://..."
+        raise ValueError(f"gradebook URL {shown}: its database driver ({exc.name}) is not installed{hint}") from None
+
+
+def complete_submissions(db_url: str, assignment: str) -> set[str]:
+    """Students whose submission the gradebook holds in full.
+
+    In full: a submitted notebook for every notebook of the assignment, a grade
+    row for every graded cell, and an autograder score on every test cell
+    (an interrupted ``nbgrader autograde`` leaves them empty).  One query.
+    """
+    with Gradebook(db_url) as gb:
+        try:
+            record = gb.find_assignment(assignment)
+        except MissingEntry:
+            return set()
+        expected: dict[str, int] = {}
+        tests: set[str] = set()
+        for nb in record.notebooks:
+            answers = {cell.name for cell in nb.solution_cells}
+            expected[nb.id] = len(nb.grade_cells) + len(nb.task_cells)
+            tests |= {cell.id for cell in nb.grade_cells if cell.cell_type == "code" and cell.name not in answers}
+        rows = (gb.db.query(SubmittedAssignment.student_id, SubmittedNotebook.notebook_id, Grade.cell_id,
+                            Grade.auto_score)
+                .join(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                .outerjoin(Grade, Grade.notebook_id == SubmittedNotebook.id)
+                .filter(SubmittedAssignment.assignment_id == record.id))
+        counts: dict[str, dict[str, int]] = {}
+        unscored: set[str] = set()
+        for student, notebook, cell, score in rows:
+            per_notebook = counts.setdefault(student, {})
+            per_notebook[notebook] = per_notebook.get(notebook, 0) + (cell is not None)
+            if cell in tests and score is None:
+                unscored.add(student)
+    return {student for student, found in counts.items() if found == expected and student not in unscored}
 
 
 def _die_with_parent() -> None:
@@ -207,8 +278,9 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
     paths = Paths(root)
     assignment = paths.assignment
     workers = workers or os.cpu_count() or 1
-    course.ensure_gradebook(root)
     config = course.load_config(root)
+    check_gradebook_url(config.CourseDirectory.db_url)
+    course.ensure_gradebook(root)
     config.CourseDirectory.submitted_directory = os.path.relpath(paths.staging, root)
     coursedir = CourseDirectory(config=config)
     db_url = coursedir.db_url
@@ -224,6 +296,8 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
     cache = jobs.ResultCache(paths.cache)
     sanitizer = _sanitizer(config, coursedir)
     started = time.monotonic()
+    complete = complete_submissions(db_url, assignment) if not force else set()
+    lost: list[str] = []   # graded before, but the gradebook or autograded/ no longer has them
 
     for student in tqdm(students, desc="preflight", unit="sub", disable=not progress):
         sub_dir = os.path.join(paths.submitted, student, assignment)
@@ -231,16 +305,17 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
             f"{submission_digest(sub_dir)}:{grader_version}:{policy_key}".encode()).hexdigest()
         state = read_state(paths, student)
         if not force and state and state.get("submission_key") == submission_key:
-            fields = {f.name for f in dataclasses.fields(Outcome)}
-            outcomes[student] = Outcome(**{k: v for k, v in state.items() if k in fields})
-            outcomes[student].skipped = True
-            continue
+            autograded_nb = os.path.join(root, "autograded", student, assignment, f"{assignment}.ipynb")
+            if student in complete and (state.get("status") == "failed" or os.path.isfile(autograded_nb)):
+                fields = {f.name for f in dataclasses.fields(Outcome)}
+                outcomes[student] = Outcome(**{k: v for k, v in state.items() if k in fields})
+                outcomes[student].skipped = True
+                continue
+            lost.append(student)
         check = preflight.stage(paths.submitted, paths.staging, student, assignment)
         if not check.ok:
             outcomes[student] = Outcome(student, "failed", [check.reason], 0.0, max_score, 0.0)
-            zero_row(db_url, student, assignment)
-            shutil.rmtree(os.path.join(root, "autograded", student, assignment), ignore_errors=True)
-            write_state(paths, outcomes[student], submission_key)
+            record_failure(paths, db_url, outcomes[student], submission_key)
             continue
         staged = os.path.join(paths.staging, student, assignment)
         try:
@@ -252,8 +327,7 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
         except Exception as exc:  # noqa: BLE001 - nbgrader rejected the notebook's structure
             outcomes[student] = Outcome(student, "failed", [f"nbgrader could not read the notebook: {exc}"[:300]],
                                         0.0, max_score, 0.0)
-            zero_row(db_url, student, assignment)
-            write_state(paths, outcomes[student], submission_key)
+            record_failure(paths, db_url, outcomes[student], submission_key)
             continue
         files = kernel_files(staged, paths.source, list(coursedir.ignore))
         key = jobs.fingerprint(sanitized, files, policy_key)
@@ -262,6 +336,9 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
             job_list.append(jobs.ExecutionJob(key, student, assignment, assignment, nbformat.writes(sanitized),
                                               files, jobs.policy_values(policy)))
 
+    if lost:
+        log(f"{len(lost)} submissions graded before are not (fully) in the gradebook or autograded/ "
+            f"any more; recording them again: {', '.join(lost[:10])}{' ...' if len(lost) > 10 else ''}")
     failed_jobs: dict[str, str] = {}
     if job_list:
         where = f"Dask scheduler {scheduler}" if scheduler else f"{min(workers, len(job_list))} local workers"
@@ -281,8 +358,7 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
         submission_key, key, notes = planned[student]
         if key in failed_jobs:
             outcomes[student] = Outcome(student, "failed", [failed_jobs[key]], 0.0, max_score, 0.0, key, notes)
-            zero_row(db_url, student, assignment)
-            write_state(paths, outcomes[student], submission_key)
+            record_failure(paths, db_url, outcomes[student], submission_key)
             continue
         t0 = time.monotonic()
         with course._chdir(root):
@@ -298,7 +374,8 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
             log_tail = (result.get("error") or result.get("log") or "no log")[-300:].strip()
             outcomes[student] = Outcome(student, "failed", [f"nbgrader autograde failed: {log_tail}"],
                                         0.0, max_score, time.monotonic() - t0, key, notes)
-            zero_row(db_url, student, assignment)
+            record_failure(paths, db_url, outcomes[student], submission_key)
+            continue
         write_state(paths, outcomes[student], submission_key)
 
     ordered = [outcomes[s] for s in students if s in outcomes]

@@ -1,0 +1,157 @@
+"""``make report``: the numbers, the HTML page and the plots for the graded demo class."""
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import statistics
+import struct
+
+import nbformat
+import pytest
+
+from grader import batch, course, demo, report
+from grader.__main__ import main
+from grader.records import INCIDENT_KINDS
+from grader.samples.mutants import BY_NAME
+
+ASSIGNMENT = course.ASSIGNMENT
+# Autograded totals out of 44 (each buggy sample loses exactly the points of the cells its mutant fails).
+DEMO_TOTALS = {"alice_loops": 44.0, "bob_im2col": 44.0, "carol_blank": 0.0, "dave_flipped_kernel": 32.0,
+               "erin_maxpool_stride1": 27.0, "frank_avgpool_div4": 41.0, "grace_bias_grad": 35.0}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def notebook_auto_cells(root):
+    nb = nbformat.read(os.path.join(root, "source", ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells
+           if c.metadata.get("nbgrader", {}).get("grade")]
+    return [i for i in ids if i.startswith("test_")]
+
+
+def assert_png(path):
+    with open(path, "rb") as fh:
+        data = fh.read()
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width >= 300 and height >= 200
+    assert len(data) > 5000
+
+
+@pytest.mark.slow
+def test_gather_summarises_the_demo_class(demo_course):
+    root, students, _ = demo_course
+    data = report.gather(root)
+    assert data.counts == {"graded": 7, "graded_with_incidents": 0, "failed": 0, "not_graded": 0}
+    assert data.failure_kinds == {}
+    assert data.max_auto == 44.0
+    assert data.totals == DEMO_TOTALS
+    assert data.mean == pytest.approx(223 / 7)
+    assert data.median == 35.0
+    assert data.bin_edges == [0, 5, 10, 15, 20, 25, 30, 35, 40, 44]
+    assert data.bin_counts == [1, 0, 0, 0, 0, 1, 1, 1, 3]
+    assert data.issues == [] and data.not_graded == []
+    assert sorted(o.student for o in data.slowest) == sorted(students)
+    assert [o.seconds for o in data.slowest] == sorted((o.seconds for o in data.slowest), reverse=True)
+    assert data.manual_cells == {"answer_sharing": 4.0, "answer_im2col": 4.0}
+
+
+@pytest.mark.slow
+def test_cell_pass_rates_follow_the_demo_bugs(demo_course):
+    root, _, _ = demo_course
+    cells = {c.grade_id: c for c in report.gather(root).cells}
+    assert list(cells) == notebook_auto_cells(root)
+    out_size = cells["test_conv_output_size"]
+    assert (out_size.points, out_size.full, out_size.partial, out_size.zero) == (2.0, 6, 0, 1)
+    assert out_size.rate(out_size.full) == pytest.approx(6 / 7)
+    training = cells["test_simplecnn_training"]   # dave, erin and grace's bugs break training, carol has none
+    assert (training.full, training.partial, training.zero) == (3, 0, 4)
+    for cell, stats in cells.items():   # carol_blank fails every cell, each buggy sample its mutant's cells
+        failing = 1 + sum(cell in BY_NAME[m].fails for m in demo.BUGGY.values())
+        assert (stats.full, stats.partial, stats.zero) == (7 - failing, 0, failing), cell
+
+
+@pytest.mark.slow
+def test_cli_writes_html_and_png_plots(demo_course, tmp_path, monkeypatch, capsys):
+    root, students, _ = demo_course
+    monkeypatch.setattr(course, "ROOT", root)
+    out = tmp_path / "out"
+    assert main(["report", "--out", str(out)]) == 0
+    path = capsys.readouterr().out.strip()
+    assert path == str(out / "report.html")
+    assert_png(out / "scores.png")
+    assert_png(out / "cells.png")
+    with open(path, encoding="utf-8") as fh:
+        page = fh.read()
+    assert '<img src="scores.png"' in page and '<img src="cells.png"' in page
+    assert "<script" not in page and "<link" not in page and "http" not in page
+    for student in students:
+        assert f"<td>{student}</td><td>graded</td>" in page
+    assert "35 / 44" in page                                   # median
+    assert "<td>40 ≤ score ≤ 44</td><td class=\"n\">3</td>" in page
+    assert "<td><code>test_conv_output_size</code></td><td class=\"n\">2</td><td class=\"n\">6 (86%)</td>" in page
+    assert "Every graded submission was graded cleanly." in page
+
+
+@pytest.mark.slow
+def test_failures_incidents_and_hostile_ids_are_listed_escaped(demo_course, tmp_path):
+    source, _, _ = demo_course
+    root = str(tmp_path / "course")
+    shutil.copytree(source, root, symlinks=True)
+    paths = batch.Paths(root)
+    db_url = course.load_config(root).CourseDirectory.db_url
+    extra = [
+        batch.Outcome("<script>", "failed", ["nbgrader could not read the notebook: <b>&</b>"], 0.0, 52.0, 0.0),
+        batch.Outcome("ivan_timeout", "graded_with_incidents", ["timeout", "out_of_memory"], 0.0, 52.0, 999.0),
+        batch.Outcome("judy_unreadable", "failed", ["the notebook is not UTF-8 text (invalid start byte)"],
+                      0.0, 52.0, 0.0),
+    ]
+    for outcome in extra:
+        batch.zero_row(db_url, outcome.student, ASSIGNMENT)
+        batch.write_state(paths, outcome, "test")
+    os.makedirs(os.path.join(root, "submitted", "kim_waiting", ASSIGNMENT))
+
+    data = report.gather(root)
+    assert data.counts == {"graded": 7, "graded_with_incidents": 1, "failed": 2, "not_graded": 1}
+    assert data.failure_kinds == {"nbgrader could not read the notebook": 1,
+                                  "the notebook is not UTF-8 text (invalid start byte)": 1}
+    assert [o.student for o in data.issues] == ["<script>", "ivan_timeout", "judy_unreadable"]
+    assert data.not_graded == ["kim_waiting"]
+    assert data.totals == {**DEMO_TOTALS, "ivan_timeout": 0.0}   # failed submissions are left out
+    assert data.bin_counts == [2, 0, 0, 0, 0, 1, 1, 1, 3]
+    assert data.median == statistics.median(data.totals.values()) == 33.5
+    assert data.slowest[0].student == "ivan_timeout"
+    out_size = next(c for c in data.cells if c.grade_id == "test_conv_output_size")
+    assert (out_size.full, out_size.partial, out_size.zero) == (6, 0, 2)
+
+    path = report.build_report(root)
+    assert path == os.path.join(root, "reports", ASSIGNMENT, "report.html")
+    with open(path, encoding="utf-8") as fh:
+        page = fh.read()
+    assert "<script" not in page and "<b>" not in page
+    assert ("<tr><td>&lt;script&gt;</td><td>failed</td>"
+            "<td>nbgrader could not read the notebook: &lt;b&gt;&amp;&lt;/b&gt;</td>") in page
+    assert ("<tr><td>ivan_timeout</td><td>graded_with_incidents</td>"
+            f"<td><code>timeout</code>: {html.escape(INCIDENT_KINDS['timeout'])}<br>"
+            f"<code>out_of_memory</code>: {html.escape(INCIDENT_KINDS['out_of_memory'])}</td>") in page
+    assert "<tr><td>judy_unreadable</td><td>failed</td><td>the notebook is not UTF-8 text" in page
+    assert "failed (nbgrader could not read the notebook: 1, the notebook is not UTF-8 text" in page
+    assert "kim_waiting" in page
+
+
+def test_nothing_graded_is_a_clear_error(course_copy, monkeypatch, capsys):
+    os.makedirs(os.path.join(course_copy, "submitted", "alice", ASSIGNMENT))
+    with pytest.raises(report.NothingGraded) as err:
+        report.build_report(course_copy)
+    message = str(err.value)
+    assert "nothing has been graded yet for 09_spatial" in message
+    assert os.path.join(course_copy, ".grading", "state", ASSIGNMENT) in message
+    assert "found none; 1 submission(s)" in message
+    assert not os.path.exists(os.path.join(course_copy, "reports"))
+    assert not os.path.exists(os.path.join(course_copy, "gradebook.db"))
+
+    monkeypatch.setattr(course, "ROOT", course_copy)
+    assert main(["report"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("error: nothing has been graded yet")
