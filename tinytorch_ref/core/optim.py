@@ -53,17 +53,17 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         self.beta1, self.beta2 = betas
         self.eps = eps
-        self.t = 0
+        self._t = [0] * len(self.params)   # steps taken by each parameter (one with no gradient waits)
         self._m = [np.zeros_like(p.data) for p in self.params]
         self._v = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
-        self.t += 1
-        c1 = 1 - self.beta1 ** self.t
-        c2 = 1 - self.beta2 ** self.t
-        for p, m, v in zip(self.params, self._m, self._v):
+        for i, (p, m, v) in enumerate(zip(self.params, self._m, self._v)):
             if p.grad is None:
                 continue
+            self._t[i] += 1
+            c1 = 1 - self.beta1 ** self._t[i]
+            c2 = 1 - self.beta2 ** self._t[i]
             m *= self.beta1
             m += (1 - self.beta1) * p.grad
             v *= self.beta2

@@ -342,14 +342,16 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, g):
+        # As numpy does in the forward pass: a 1-D ``a`` is a (1, k) row, a 1-D ``b`` a (k, 1) column,
+        # and the axis of size 1 they add is missing from ``g``; put it back, then drop it again.
         a, b = self.a, self.b
-        if b.ndim == 1:
-            ga = np.multiply.outer(g, b)
-            gb = np.tensordot(a, g, axes=(tuple(range(a.ndim - 1)), tuple(range(g.ndim))))
-            return ga, gb
-        ga = g @ np.swapaxes(b, -1, -2)
-        gb = np.swapaxes(a, -1, -2) @ g if a.ndim > 1 else np.multiply.outer(a, g)
-        return _unbroadcast(ga, a.shape), _unbroadcast(gb, b.shape)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = np.expand_dims(g, -1) if b.ndim == 1 else g
+        g2 = np.expand_dims(g2, -2) if a.ndim == 1 else g2
+        ga = _unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape)
+        gb = _unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape)
+        return ga.reshape(a.shape), gb.reshape(b.shape)
 
 
 class Sum(Function):
@@ -393,7 +395,7 @@ class Transpose(Function):
 class ReLUFn(Function):
     def forward(self, a):
         self.mask = a > 0
-        return a * self.mask
+        return np.where(self.mask, a, 0).astype(a.dtype, copy=False)  # not a * mask: -inf * 0 is nan
 
     def backward(self, g):
         return (g * self.mask,)

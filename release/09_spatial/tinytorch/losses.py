@@ -23,9 +23,10 @@ class _SoftmaxCrossEntropy(Function):
 
     def forward(self, logits):
         n = logits.shape[0]
-        self.probs = softmax(logits)
-        picked = self.probs[np.arange(n), self.targets]
-        return np.asarray(-np.log(np.maximum(picked, np.finfo(logits.dtype).tiny)).mean())
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))   # log-softmax, never -inf
+        self.probs = np.exp(log_probs)
+        return np.asarray(-log_probs[np.arange(n), self.targets].mean())
 
     def backward(self, g):
         n = self.probs.shape[0]
