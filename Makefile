@@ -4,19 +4,23 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# uv resolves torch from the local CPU wheel folder when one is configured (never a CUDA download)
+# uv resolves torch from the local CPU wheel folder when one is configured (never a CUDA download);
+# without one, pip (which honours pip.conf) installs the pinned CPU torch first and uv keeps it.
 FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),)
+TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
+UV_PIN := uv==0.13.9
 WORKERS ?=
 STUDENTS ?=
 
-.PHONY: help setup sysdeps sysdeps-sandbox apt-install demo test test-fast release grade feedback export report lab train bench mutants bench-grading clean
+.PHONY: help setup sysdeps sysdeps-sandbox apt-install demo test test-fast release grade feedback export report lab train bench mutants attacks bench-grading clean
 
 help:
 	@sed -n 's/^## //p' Makefile
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check uv
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(UV_PIN)
+	$(if $(FIND_LINKS),,$(VENV)/bin/pip install -q --disable-pip-version-check "$(TORCH_PIN)")
 	$(VENV)/bin/uv pip install -q --python $(PY) $(FIND_LINKS) -e ".[test,oracle]"
 	touch $@
 
@@ -87,6 +91,10 @@ bench: setup
 ## mutants     grade every mutant and alternative solution; print the kill table
 mutants: setup sysdeps-sandbox
 	$(PY) -m grader mutants
+
+## attacks     grade every tampering, runaway and malformed submission next to good ones; verdict table
+attacks: setup sysdeps-sandbox
+	$(PY) -m grader attacks
 
 ## bench-grading  stock nbgrader vs trusted parallel grading throughput
 bench-grading: setup sysdeps

@@ -34,6 +34,10 @@ def main(argv=None) -> int:
     m.add_argument("--keep", metavar="DIR", default=None, help="build the scratch course in DIR and keep it")
     m.add_argument("--in-process", action="store_true",
                    help="no notebooks or kernels: run the checks on each sample in this process (seconds)")
+    a = sub.add_parser("attacks", help="grade every hostile and broken submission next to good ones; verdict table")
+    a.add_argument("--workers", type=int, default=None, help="parallel executions (default: all cores)")
+    a.add_argument("--only", action="append", metavar="ATTACK", help="grade only these attacks (repeatable)")
+    a.add_argument("--keep", metavar="DIR", default=None, help="build the scratch course in DIR and keep it")
     b = sub.add_parser("bench", help="stock nbgrader vs our grading: throughput, bounds, isolation overhead")
     b.add_argument("--n", type=int, default=12, help="synthetic submissions (default: 12)")
     b.add_argument("--workers", type=int, default=None, help="workers of the all-cores run (default: all cores)")
@@ -76,6 +80,9 @@ def main(argv=None) -> int:
         from .mutation import main as mutants_main
         return mutants_main(workers=args.workers, only=args.only, styles=args.style, keep=args.keep,
                             in_process=args.in_process)
+    elif args.command == "attacks":
+        from .attack_suite import main as attacks_main
+        return attacks_main(workers=args.workers, only=args.only, keep=args.keep)
     elif args.command == "bench":
         from .bench_grading import main as bench_main
         return bench_main(n=args.n, workers=args.workers, keep=args.keep, isolation=args.isolation,

@@ -20,6 +20,7 @@ INCIDENT_KINDS = {
     "process_limit": "the process limit was reached (e.g. a fork bomb)",
     "crashed": "the kernel died (e.g. segfault or os._exit) and was restarted",
     "too_much_output": "the notebook printed more than the output limit; output was cut off",
+    "disk_limit": "a file or the sandbox's disk reached its size limit",
     "unresponsive": "the kernel ignored an interrupt and was restarted",
     "agent_unavailable": "the grading agent in the kernel did not answer (stopped or replaced by student code)",
     "grader_error": "a check itself failed (a bug in the grader, not the student's fault)",

@@ -6,7 +6,10 @@ Mechanisms (all standard on Debian; the process tree is started by root):
   only the system libraries and the Python environment; ``/tmp`` is a small
   private tmpfs; the working directory is a scratch copy of the submission;
   nothing else of the host (course files, gradebook, other submissions,
-  the reference package, the grader) is visible.
+  the reference package, the grader) is visible, and the installed packages
+  in ``hidden_packages`` raise ImportError.
+* a size-limited tmpfs, mounted by root on the host, holds the scratch and
+  I/O directories, so a submission cannot fill the grading machine's disk.
 * setpriv: the kernel runs as an unprivileged uid, one per concurrent slot,
   with every capability dropped, so RLIMIT_NPROC really caps its processes.
 * prlimit: address-space (memory), process-count, file-size and open-file
@@ -17,6 +20,8 @@ in a directory shared with the sandbox, because a process in its own
 network namespace cannot reach the host's loopback.
 
 When bubblewrap is missing, ``SandboxPolicy.mode = "bwrap"`` fails loudly.
+When the tmpfs cannot be mounted, grading goes on with a loud warning, and
+every record of that sandbox says ``disk unbounded``.
 ``mode = "rlimits"`` (explicit opt-in) keeps the uid switch and rlimits but
 no namespaces; ``mode = "none"`` runs the kernel as a plain subprocess.  Each
 degraded mode is logged as a warning and recorded with every result.
@@ -60,6 +65,8 @@ class SandboxPolicy(Configurable):
     max_file_bytes = Integer(64 * 1024 ** 2, help="Largest file the kernel may write").tag(config=True)
     output_bytes = Integer(1024 ** 2, help="Output one notebook may produce before it is cut off").tag(config=True)
     tmp_bytes = Integer(128 * 1024 ** 2, help="Size of the sandbox's private /tmp").tag(config=True)
+    disk_bytes = Integer(256 * 1024 ** 2, help="Size of the tmpfs holding the sandbox's working and I/O "
+                                             "directories (0: plain directories, disk use unbounded)").tag(config=True)
     first_uid = Integer(61000, help="Sandbox uids are first_uid + slot").tag(config=True)
     slots = Integer(64, help="How many sandboxes may run at once on this machine").tag(config=True)
     slot_dir = Unicode("/tmp/grader-sandbox-slots", help="Lock files that hand out uid slots").tag(config=True)
@@ -69,7 +76,7 @@ class SandboxPolicy(Configurable):
     def describe(self) -> str:
         return (f"{self.mode}: cell {self.cell_timeout}s, submission {self.submission_timeout}s, "
                 f"memory {self.memory_bytes // 2 ** 20} MiB, processes {self.max_processes}, "
-                f"output {self.output_bytes // 1024} KiB")
+                f"output {self.output_bytes // 1024} KiB, disk {self.disk_bytes // 2 ** 20} MiB")
 
 
 def _python_roots() -> list[str]:
@@ -145,6 +152,16 @@ class Sandbox:
                         "not isolated at all" if policy.mode == "none" else "limited but not namespaced")
         self.root = tempfile.mkdtemp(prefix="grader-sandbox-")
         os.chmod(self.root, 0o755)
+        self.slot, self.disk_bounded = None, False
+        try:
+            self._populate(files)
+        except BaseException:
+            self.close()
+            raise
+
+    def _populate(self, files: dict[str, bytes] | None) -> None:
+        """The tmpfs, the scratch directory with ``files`` in it, the I/O directory and a uid, all owned by it."""
+        self.disk_bounded = self._mount_tmpfs() if self.policy.mode != "none" else False
         self.work = os.path.join(self.root, "work")
         self.io = os.path.join(self.root, "io")
         os.makedirs(self.work)
@@ -160,7 +177,7 @@ class Sandbox:
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with open(dest, "wb") as fh:
                 fh.write(data)
-        self.slot = _UidSlot(policy) if policy.mode != "none" else None
+        self.slot = _UidSlot(self.policy) if self.policy.mode != "none" else None
         self.uid = self.slot.uid if self.slot else os.getuid()
         if self.slot:
             for path in (self.work, self.io):
@@ -175,7 +192,33 @@ class Sandbox:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _mount_tmpfs(self) -> bool:
+        """Put the sandbox's directories on a tmpfs of ``disk_bytes``; False (and a warning) when that fails."""
+        size = self.policy.disk_bytes
+        if size <= 0:
+            log.warning("SANDBOX DEGRADED: c.SandboxPolicy.disk_bytes = %d: a submission's disk use is unbounded", size)
+            return False
+        try:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,nosuid,nodev", "tmpfs", self.root],
+                           check=True, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            log.warning("SANDBOX DEGRADED: could not mount a %d MiB tmpfs for the sandbox (%s); a submission's "
+                        "disk use is unbounded", size // 2 ** 20, detail.strip())
+            return False
+        return True
+
+    def describe(self) -> str:
+        """The policy, and what this machine could not provide of it."""
+        text = self.policy.describe()
+        if self.policy.mode != "none" and not self.disk_bounded:
+            text += " (disk unbounded: no tmpfs)"
+        return text
+
     def close(self) -> None:
+        if self.disk_bounded:
+            subprocess.run(["umount", "--lazy", self.root], capture_output=True, timeout=30)
+            self.disk_bounded = False
         shutil.rmtree(self.root, ignore_errors=True)
         if self.slot:
             self.slot.release()
@@ -204,6 +247,14 @@ class Sandbox:
         return km
 
     # ------------------------------------------------------------ commands
+    def _import_blocker(self) -> str:
+        """A module (outside the sandbox's view) that refuses to be imported; bound over hidden packages."""
+        path = os.path.join(self.root, "hidden_package.py")
+        if not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write("raise ModuleNotFoundError(f'{__name__} is not available while grading')\n")
+        return path
+
     def environment(self) -> dict[str, str]:
         return {
             "HOME": self.work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
@@ -243,8 +294,10 @@ class Sandbox:
         site = _site_packages()
         for name in p.hidden_packages:
             target = os.path.join(site, name)
-            if os.path.isdir(target):
-                cmd += ["--tmpfs", target]  # an empty directory: the package cannot be imported
+            if os.path.isdir(target):  # its files vanish, and importing it raises ImportError
+                cmd += ["--tmpfs", target, "--ro-bind", self._import_blocker(), os.path.join(target, "__init__.py")]
+            elif os.path.isfile(target + ".py"):
+                cmd += ["--ro-bind", self._import_blocker(), target + ".py"]
         cmd += ["--perms", "0755", "--dir", self.root,
                 "--bind", self.work, self.work, "--bind", self.io, self.io,
                 "--proc", "/proc", "--dev", "/dev", "--chdir", self.work]
@@ -258,8 +311,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
-        if self.sandbox.slot:
-            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
+        if self.sandbox.slot:  # never follow a link the previous kernel may have left in its place
+            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid, follow_symlinks=False)
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
         inner = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,

@@ -172,6 +172,8 @@ class TrustedExecute(Execute):
     def _execute(self, cell, index: int, limit: float, store_history: bool = True) -> str:
         """Run one cell; returns ok / timeout / unresponsive / dead."""
         self.timeout = max(1, int(min(limit, self._remaining())))
+        self._last_limit = self.timeout
+        self._last_limit_was_deadline = self._remaining() < limit
         original = self.nb.cells[index]
         try:
             self.execute_cell(cell, index, store_history=store_history)
@@ -198,6 +200,12 @@ class TrustedExecute(Execute):
         count = self._sandbox.process_count()
         if count >= self.policy.max_processes // 2:
             self._record.add("process_limit", name, f"{count} processes in the sandbox")
+
+    def _note_time_limit(self, name: str) -> None:
+        """Once per notebook: the cell where the notebook's time ran out."""
+        if not any(i.kind == "time_limit" for i in self._record.incidents):
+            self._record.add("time_limit", name, f"the notebook's {self.policy.submission_timeout} s ran out here; "
+                                                 "later cells and checks were not run")
 
     def _alive(self) -> bool:
         return self.km is not None and self.km.has_kernel
@@ -239,22 +247,28 @@ class TrustedExecute(Execute):
         for out in cell.outputs:
             if out.get("output_type") != "error":
                 continue
+            evalue = str(out.get("evalue"))
             if out.get("ename") == "MemoryError":
                 self._record.add("out_of_memory", name, "MemoryError")
-            elif out.get("ename") in ("BlockingIOError",) or "Resource temporarily unavailable" in str(out.get("evalue")):
+            elif "[Errno 28]" in evalue or "[Errno 27]" in evalue:  # ENOSPC (sandbox disk), EFBIG (file size)
+                self._record.add("disk_limit", name, f"{out.get('ename')}: {evalue}"[:200])
+            elif out.get("ename") in ("BlockingIOError",) or "Resource temporarily unavailable" in evalue:
                 self._record.add("process_limit", name, f"{out.get('ename')}: {out.get('evalue')}"[:200])
         if status == "ok":
             self._completed.append(index)
             return
         if status == "timeout":
             self._note_process_limit(name)
-            self._record.add("timeout", name, f"interrupted after {self.timeout} s")
+            if self._last_limit_was_deadline:
+                self._note_time_limit(name)
+            else:
+                self._record.add("timeout", name, f"interrupted after {self._last_limit} s")
             self._completed.append(index)  # the kernel survived the interrupt
             return
         self._note_process_limit(name)
         kind = "crashed" if status == "dead" else "unresponsive"
         self._record.add(kind, name, "the kernel died while running this cell" if status == "dead"
-                         else f"the kernel ignored the interrupt after {self.timeout} s")
+                         else f"the kernel ignored the interrupt after {self._last_limit} s")
         cell.outputs.append(nbformat.v4.new_output(
             "error", ename="KernelDied" if status == "dead" else "CellTimeoutError",
             evalue="the kernel stopped while running this cell; it was restarted without it",
@@ -273,7 +287,7 @@ class TrustedExecute(Execute):
             for check in registry.in_group(group):
                 if not skip_reason and self._remaining() <= 0:
                     skip_reason = "not run: the notebook reached its time limit"
-                    self._record.add("time_limit", name, f"after {self.policy.submission_timeout} s")
+                    self._note_time_limit(name)
                 if not skip_reason and self._kernel_gone:
                     skip_reason = "not run: the kernel could not be restarted"
                 if skip_reason:
@@ -348,6 +362,7 @@ class TrustedExecute(Execute):
         self._kernel_gone = False
         self.nb, self.resources = nb, resources
         self._sandbox = Sandbox(self.policy, files)
+        self._record.sandbox = self._sandbox.describe()
         try:
             self._start_kernel()
             for index, cell in enumerate(nb.cells):
@@ -363,8 +378,8 @@ class TrustedExecute(Execute):
         finally:
             self._stop_kernel()
             self._sandbox.close()
-        if self._remaining() <= 0 and not any(i.kind == "time_limit" for i in self._record.incidents):
-            self._record.add("time_limit", "notebook", f"after {self.policy.submission_timeout} s")
+        if self._remaining() <= 0:
+            self._note_time_limit("notebook")
         self._record.seconds = round(time.monotonic() - started, 3)
         return nb, self._record
 

@@ -112,7 +112,8 @@ def avgpool_backward_example(s):
 def flatten_example(s):
     flat = build(s, "Flatten")
     x = np.arange(24.0).reshape(2, 3, 2, 2)
-    out, dx, upstream = forward_backward(s, flat, x, lambda shape: np.arange(24.0).reshape(shape), "Flatten()")
+    out, dx, upstream = forward_backward(s, flat, x, lambda shape: np.arange(float(np.prod(shape))).reshape(shape),
+                                         "Flatten()")
     expect_close(out, np.arange(24.0).reshape(2, 12), "Flatten() output on a (2, 3, 2, 2) ramp")
     expect_close(dx, np.arange(24.0).reshape(2, 3, 2, 2), "Flatten() input gradient (reshaped back)")
 

@@ -111,33 +111,61 @@ def receptive_field(num_layers, kernel=3):
     return _steal("expected", "reference", "want")
 """
 READ_SECRETS = """\
-import glob, os, importlib
+import glob, importlib, json, os
 found = {}
-for pattern in ["/work/*/grader/hidden_checks.py", "/work/*/source/*/*.ipynb", "/work/*/gradebook.db",
-                "/work/*/submitted/*/*/*.ipynb", "/root/*", "/home/*", "/tmp/*/hidden_checks.py",
-                "/tmp/*/course/*", "/etc/passwd", "../*", "../../*"]:
+for path in __SECRET_PATHS__:
     try:
-        found[pattern] = glob.glob(pattern, recursive=True)[:3]
+        if os.path.isdir(path):
+            found[path] = "LISTED " + json.dumps(sorted(os.listdir(path)))
+        else:
+            with open(path, "rb") as fh:
+                found[path] = f"READ {len(fh.read())} bytes"
     except Exception as exc:
-        found[pattern] = repr(exc)
-for module in ["tinytorch_ref", "tinytorch_ref.spatial", "grader.hidden_checks", "torch"]:
+        found[path] = type(exc).__name__
+for module in ["tinytorch_ref", "tinytorch_ref.spatial", "grader", "grader.hidden_checks", "torch"]:
     try:
         importlib.import_module(module)
         found[module] = "IMPORTED"
     except Exception as exc:
         found[module] = type(exc).__name__
-print("SECRETS-PROBE", sorted((k, v) for k, v in found.items() if v and v not in ("ModuleNotFoundError", "ImportError")))
+found["sandboxes visible"] = len(glob.glob("/tmp/grader-sandbox-*"))
+print("SECRETS-PROBE " + json.dumps(found, sort_keys=True))
 """
 NETWORK = """\
-import socket
+import json, socket
 results = {}
-for host, port in [("127.0.0.1", 22), ("127.0.0.1", 5432), ("127.0.0.1", 8786), ("pypi.org", 443), ("1.1.1.1", 53)]:
+for host, port in [("127.0.0.1", __PROBE_PORT__), ("localhost", __PROBE_PORT__), ("pypi.org", 443), ("1.1.1.1", 53)]:
     try:
         socket.create_connection((host, port), timeout=3).close()
         results[f"{host}:{port}"] = "CONNECTED"
     except OSError as exc:
         results[f"{host}:{port}"] = type(exc).__name__
-print("NETWORK-PROBE", results)
+print("NETWORK-PROBE " + json.dumps(results, sort_keys=True))
+"""
+FAKE_AGENT_PLAUSIBLE = """\
+import numpy as np
+import spatial_checks.agent as agent
+def handle(payload, arrays, student):  # well-formed answers of the right kinds, made up
+    op = payload.get("op")
+    if op == "has":
+        return {"ok": True, "result": True}, {}
+    if op in ("new", "tensor", "apply", "attr"):
+        return {"ok": True, "result": {"$r": 1}}, {}
+    if op == "parameters":
+        return {"ok": True, "result": [{"$r": 1}, {"$r": 2}]}, {}
+    if op in ("data", "grad"):
+        return {"ok": True, "result": {"$a": "a0"}}, {"a0": np.zeros((2, 4, 4, 4))}
+    if op == "call":
+        return {"ok": True, "result": 4}, {}
+    return {"ok": True, "result": None}, {}
+agent.handle = handle
+"""
+SYMLINK_SWAP = """\
+import os, sys
+connection_file = sys.argv[sys.argv.index("-f") + 1]
+os.remove(connection_file)
+os.symlink(__CANARY__, connection_file)  # the grader chowns the new kernel's file: not through this link
+os._exit(1)
 """
 FAKE_AGENT = """\
 import numpy as np
@@ -152,7 +180,7 @@ import spatial_checks.agent as agent
 class Evil:
     def __reduce__(self):
         import os
-        return (os.system, ("touch /tmp/pwned",))
+        return (open, (__PWNED__, "w"))  # would create the file if the grader unpickled it
 def handle(payload, arrays, student):
     return {"ok": True, "result": {"$a": "a0"}}, {"a0": np.array([Evil()], dtype=object)}
 agent.handle = handle
@@ -187,6 +215,13 @@ SLEEP_FOREVER = "import time\ntime.sleep(10_000)\n"
 MEMORY_BOMB = "hoard = []\nwhile True:\n    hoard.append(bytearray(64 * 1024 * 1024))\n"
 FORK_BOMB = "import os\nwhile True:\n    os.fork()\n"
 OUTPUT_FLOOD = "for i in range(10_000_000):\n    print('spam ' * 20)\n"
+DISK_BOMB = """\
+n = 0
+while True:  # many files, each under the file-size limit, until the sandbox's disk is full
+    with open(f"junk{n}.bin", "wb") as fh:
+        fh.write(bytes(32 * 1024 * 1024))
+    n += 1
+"""
 SYS_EXIT = "import sys\nsys.exit(3)\n"
 OS_EXIT = "import os\nos._exit(1)\n"
 SEGFAULT = "import ctypes\nctypes.string_at(0)\n"
@@ -318,6 +353,8 @@ CATALOG: list[Attack] = [
     Attack("network", "opens connections to loopback services and the internet", "at_most_blank", cells=(NETWORK,)),
     Attack("fake_agent", "replaces the grading agent to answer with made-up arrays", "at_most_blank",
            cells=(FAKE_AGENT,)),
+    Attack("fake_agent_plausible", "replaces the grading agent with one whose answers are well-formed", "at_most_blank",
+           cells=(FAKE_AGENT_PLAUSIBLE,)),
     Attack("pickle_agent", "makes the agent send a pickled object", "at_most_blank", cells=(PICKLE_AGENT,)),
     Attack("fake_pass_output", "prints fake PASS lines", "at_most_blank", cells=(FAKE_PASS,)),
     Attack("kill_agent", "kills the grading agent thread", "at_most_blank", cells=(KILL_AGENT,)),
@@ -351,6 +388,10 @@ CATALOG: list[Attack] = [
            cells=(INFINITE_LOOP,), reasons=("timeout",)),
     Attack("ignores_interrupt", "a correct solution with a loop that ignores interrupts", "full", base="loops",
            cells=(IGNORE_INTERRUPT,), reasons=("unresponsive",)),
+    Attack("disk_bomb", "a correct solution with a cell that writes files until the disk is full", "full",
+           base="loops", cells=(DISK_BOMB,), reasons=("disk_limit",)),
+    Attack("symlink_swap", "a correct solution whose kernel swaps its connection file for a link, then dies",
+           "full", base="loops", cells=(SYMLINK_SWAP,), reasons=("crashed",)),
     Attack("memory_bomb", "a correct solution with a cell that allocates without end", "full", base="loops",
            cells=(MEMORY_BOMB,), reasons=("out_of_memory",)),
     Attack("fork_bomb", "a correct solution with a fork bomb cell", "full", base="loops",
@@ -358,8 +399,8 @@ CATALOG: list[Attack] = [
     Attack("output_flood", "a correct solution with a cell printing without end", "full", base="loops",
            cells=(OUTPUT_FLOOD,), reasons=("too_much_output",)),
     # damage confined to some cells
-    Attack("reordered_cells", "the Flatten test moved above the definitions", "lose:test_flatten", base="loops",
-           edit=reorder_cells),
+    Attack("reordered_cells", "the Flatten test moved above the definitions, two helper cells swapped",
+           "lose:test_conv_output_size,test_flatten", base="loops", edit=reorder_cells),
     Attack("deleted_solution_cell", "the Flatten solution cell deleted", "lose:test_flatten,test_simplecnn_structure,"
            "test_simplecnn_forward,test_simplecnn_training", base="loops", edit=delete_solution_cell),
     Attack("loop_in_forward", "MaxPool2d.forward never returns", "lose:test_maxpool2d_forward,test_maxpool2d_backward,"
@@ -380,19 +421,49 @@ CATALOG: list[Attack] = [
 BY_NAME = {a.name: a for a in CATALOG}
 
 
-def build(attack: Attack, root: str, release_nb, source_nb, release_dir: str, student: str | None = None) -> str:
+@dataclasses.dataclass
+class ProbeTargets:
+    """What the probing attacks aim at: files they must not read, a host port they must not reach."""
+    secret_paths: tuple[str, ...]
+    port: int
+    canary: str      # a root-owned file the symlink attack points the connection file at
+    pwned: str       # the file the pickling attack would create in the grader
+
+    @classmethod
+    def for_course(cls, root: str, port: int = 9) -> "ProbeTargets":
+        """The course's own secrets, the grader and reference packages, and the host's."""
+        import grader
+        import tinytorch_ref
+        grader_dir = os.path.dirname(os.path.abspath(grader.__file__))
+        ref_dir = os.path.dirname(os.path.abspath(tinytorch_ref.__file__))
+        paths = [os.path.join(root, "gradebook.db"), os.path.join(root, "nbgrader_config.py"),
+                 os.path.join(root, "source", "09_spatial", "09_spatial.ipynb"), os.path.join(root, "submitted"),
+                 os.path.join(root, "autograded"), os.path.join(grader_dir, "hidden_checks.py"),
+                 os.path.join(ref_dir, "spatial", "fast.py"), "/etc/shadow", "/etc/passwd", "/root",
+                 os.path.expanduser("~")]
+        return cls(tuple(dict.fromkeys(paths)), port, os.path.join(root, "canary.txt"), os.path.join(root, "pwned"))
+
+    def fill(self, source: str) -> str:
+        return (source.replace("__SECRET_PATHS__", repr(list(self.secret_paths)))
+                .replace("__PROBE_PORT__", str(self.port)).replace("__CANARY__", repr(self.canary))
+                .replace("__PWNED__", repr(self.pwned)))
+
+
+def build(attack: Attack, root: str, release_nb, source_nb, release_dir: str, student: str | None = None,
+          targets: ProbeTargets | None = None) -> str:
     """Write the attack's submission; returns the student id."""
     student = student or f"attack_{attack.name}"
+    targets = targets or ProbeTargets.for_course(root)
     nb = copy.deepcopy(release_nb) if attack.base == "blank" else \
         build_notebook(release_nb, read_style(attack.base, source_nb))
     insert_at = _index(nb, "setup") + 1
     for i, source in enumerate(attack.cells):
-        nb.cells.insert(insert_at + i, _code(source))
+        nb.cells.insert(insert_at + i, _code(targets.fill(source)))
     for source in attack.at_end:
         if attack.after:
-            nb.cells.insert(_index(nb, attack.after) + 1, _code(source))
+            nb.cells.insert(_index(nb, attack.after) + 1, _code(targets.fill(source)))
         else:
-            nb.cells.append(_code(source))
+            nb.cells.append(_code(targets.fill(source)))
     if attack.edit:
         nb = attack.edit(nb)
     dest = write_submission(root, "09_spatial", student, nb, release_dir)

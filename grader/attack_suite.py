@@ -1,0 +1,304 @@
+"""Prove the trusted grading: grade every hostile and broken submission next to good ones.
+
+``python -m grader attacks`` (``make attacks``) builds each entry of
+``grader.samples.attacks.CATALOG`` as a submission in a *scratch* course
+(grader.mutation.make_scratch_course: its own source/, release/, config and
+gradebook), adds good submissions to the same batch (correct solutions in
+three styles, a buggy one, the blank release), grades them all in one run of
+the real pipeline (``batch.grade_batch``: parallel, sandboxed, trusted checks,
+nbgrader recording) and checks each against what its entry says:
+
+* ``at_most_blank``: the tampering scores no more than the blank release;
+* ``full``: the correct solution under it keeps full autograded marks;
+* ``lose:<cells>``: exactly these cells lost points;
+* ``failed``: no grade, a zero row, and a failure record with its reason;
+* the incident kinds (or failure-reason fragment) of ``reasons`` are recorded.
+
+On top of the scores it checks what the probes saw: the secrets probe read no
+course, grader or host file and imported nothing hidden; the network probe
+reached neither a TCP server this run listens with on the host's loopback nor
+the internet; the pickling agent executed nothing in the grader; the link
+left in place of a kernel's connection file did not make the grader change a
+file's owner.  The limits of the run are :data:`LIMITS` (short, so runaway
+submissions cost seconds).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+
+import nbformat
+
+from . import course
+from .samples import attacks, cells as sample_cells
+from .samples.mutants import BY_NAME as MUTANTS
+
+ASSIGNMENT = course.ASSIGNMENT
+LIMITS = {"cell_timeout": 10, "check_timeout": 10, "submission_timeout": 120}
+# good submissions graded in the same batch: student -> (style or mutant, kind)
+GOOD = {"good_loops": ("loops", "style"), "good_im2col": ("im2col", "style"), "good_einsum": ("einsum", "style"),
+        "good_buggy_flipped_kernel": ("flipped_kernel", "mutant"), "good_blank": ("release", "blank")}
+BLANK = "good_blank"
+PROBE = re.compile(r"^(SECRETS|NETWORK)-PROBE (\{.*\})$", re.M)
+SECRET_SEEN = ("READ", "LISTED", "IMPORTED")
+
+
+@dataclasses.dataclass
+class Result:
+    """One graded submission of the suite and whether it did what it must."""
+    student: str
+    expect: str
+    status: str
+    total: float
+    lost: tuple[str, ...]
+    reasons: list[str]
+    problems: list[str]
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclasses.dataclass
+class SuiteReport:
+    root: str
+    results: dict[str, Result]
+    blank_total: float
+    max_total: float
+    wall_seconds: float
+    summary: str
+    probes: dict[str, dict[str, dict]]        # student -> probe name -> what it printed (parsed)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results.values())
+
+
+class _Listener:
+    """A TCP server on the host's loopback that counts the connections it accepts."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _expected_lost(expect: str) -> set[str] | None:
+    return set(expect.split(":", 1)[1].split(",")) if expect.startswith("lose:") else None
+
+
+def probe_outputs(root: str, student: str) -> dict[str, dict]:
+    """What the probes of a submission printed, from its autograded notebook."""
+    path = os.path.join(root, "autograded", student, ASSIGNMENT, f"{ASSIGNMENT}.ipynb")
+    found: dict[str, dict] = {}
+    if not os.path.exists(path):
+        return found
+    for cell in nbformat.read(path, as_version=4).cells:
+        for out in cell.get("outputs", []):
+            for name, payload in PROBE.findall(str(out.get("text", ""))):
+                found[name.lower()] = json.loads(payload)
+    return found
+
+
+def _only_python(path: str, seen: str) -> bool:
+    """A directory listing that holds nothing but the way down to the Python environment (bound read-only)."""
+    from .sandbox import _python_roots
+
+    if not seen.startswith("LISTED "):
+        return False
+    base = path.rstrip("/") + "/"
+    way_down = {root[len(base):].split("/")[0] for root in _python_roots() if root.startswith(base)}
+    return set(json.loads(seen[len("LISTED "):])) <= way_down
+
+
+def _probe_problems(attack: attacks.Attack, probes: dict[str, dict], targets: attacks.ProbeTargets,
+                    listener: _Listener) -> list[str]:
+    problems = []
+    if attack.name == "read_secrets":
+        seen = probes.get("secrets")
+        if seen is None:
+            return ["the secrets probe printed nothing"]
+        missing = [p for p in targets.secret_paths if p not in seen]
+        if missing:
+            problems.append(f"the secrets probe did not try {missing}")
+        problems += [f"the sandbox could see {what}: {how}" for what, how in sorted(seen.items())
+                     if isinstance(how, str) and how.startswith(SECRET_SEEN) and not _only_python(what, how)]
+        if seen.get("sandboxes visible") != 1:
+            problems.append(f"the sandbox sees {seen.get('sandboxes visible')} sandbox directories (its own only: 1)")
+    if attack.name == "network":
+        seen = probes.get("network")
+        if seen is None:
+            return ["the network probe printed nothing"]
+        problems += [f"the sandbox connected to {where}" for where, how in sorted(seen.items()) if how == "CONNECTED"]
+        if f"127.0.0.1:{targets.port}" not in seen:
+            problems.append("the network probe did not try the host's listener")
+    return problems
+
+
+def _check(attack: attacks.Attack, outcome, total: float, lost: tuple[str, ...], blank_total: float,
+           max_total: float) -> list[str]:
+    problems = []
+    if attack.expect == "failed":
+        if outcome.status != "failed":
+            problems.append(f"expected a failure record, got {outcome.status} with {total:g} points")
+    elif outcome.status == "failed":
+        problems.append(f"expected a grade, got a failure: {'; '.join(outcome.reasons)[:200]}")
+    elif attack.expect == "at_most_blank" and total > blank_total:
+        problems.append(f"scored {total:g}, more than the blank release's {blank_total:g}")
+    elif attack.expect == "full" and total != max_total:
+        problems.append(f"scored {total:g}/{max_total:g}, lost {', '.join(lost)}")
+    elif _expected_lost(attack.expect) is not None and set(lost) != _expected_lost(attack.expect):
+        problems.append(f"lost {sorted(lost)}, expected exactly {sorted(_expected_lost(attack.expect))}")
+    text = " | ".join(outcome.reasons)
+    for reason in attack.reasons:
+        if reason not in outcome.reasons and reason not in text:
+            problems.append(f"no {reason!r} in the record (it has: {text or 'nothing'})")
+    return problems
+
+
+def _write_good(root: str, release_nb, source_nb, release_dir: str) -> None:
+    for student, (name, kind) in GOOD.items():
+        if kind == "style":
+            nb = sample_cells.build_notebook(release_nb, sample_cells.read_style(name, source_nb))
+        elif kind == "mutant":
+            nb = sample_cells.build_notebook(release_nb, MUTANTS[name].cells(source_nb))
+        else:
+            nb = release_nb
+        sample_cells.write_submission(root, ASSIGNMENT, student, nb, release_dir)
+
+
+def _good_problems(student: str, outcome, lost: tuple[str, ...], total: float, max_total: float) -> list[str]:
+    name, kind = GOOD[student]
+    if outcome.status != "graded":
+        return [f"a good submission was {outcome.status}: {'; '.join(outcome.reasons)[:200]}"]
+    if kind == "style" and total != max_total:
+        return [f"scored {total:g}/{max_total:g}, lost {', '.join(lost)}"]
+    if kind == "mutant" and set(lost) != set(MUTANTS[name].fails):
+        return [f"lost {sorted(lost)}, expected exactly {sorted(MUTANTS[name].fails)}"]
+    if kind == "blank" and total != 0:
+        return [f"the blank release scored {total:g}"]
+    return []
+
+
+def run_suite(names: list[str] | None = None, workers: int | None = None, root: str | None = None,
+              keep: bool = False, progress: bool = True, log=print) -> SuiteReport:
+    """Grade the named attacks (default: all) and the good submissions in one batch of a scratch course."""
+    from . import batch, mutation
+
+    names = [a.name for a in attacks.CATALOG] if names is None else list(names)
+    unknown = [n for n in names if n not in attacks.BY_NAME]
+    if unknown:
+        raise KeyError(f"unknown attacks: {unknown}; known: {sorted(attacks.BY_NAME)}")
+    started = time.monotonic()
+    scratch = mutation.make_scratch_course(root)
+    listener = _Listener()
+    try:
+        with open(os.path.join(scratch, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
+            fh.write("\n# grader.attack_suite: short limits, so runaway submissions cost seconds\n"
+                     + "".join(f"c.SandboxPolicy.{k} = {v}\n" for k, v in LIMITS.items()))
+        targets = attacks.ProbeTargets.for_course(scratch, port=listener.port)
+        with open(targets.canary, "w", encoding="utf-8") as fh:
+            fh.write("canary\n")
+        os.chmod(targets.canary, 0o600)
+        release_dir = os.path.join(scratch, "release", ASSIGNMENT)
+        release_nb = nbformat.read(os.path.join(release_dir, f"{ASSIGNMENT}.ipynb"), as_version=4)
+        source_nb = mutation.source_notebook(scratch)
+        students = {}
+        for name in names:
+            students[attacks.build(attacks.BY_NAME[name], scratch, release_nb, source_nb, release_dir,
+                                   targets=targets)] = name
+        _write_good(scratch, release_nb, source_nb, release_dir)
+        lines: list[str] = []
+
+        def note(line: str) -> None:
+            lines.append(line)
+            log(line)
+
+        log(f"scratch course: {scratch}; grading {len(students)} attacks and {len(GOOD)} good submissions")
+        outcomes = {o.student: o for o in batch.grade_batch(scratch, workers=workers, progress=progress, log=note)}
+        scores = course.cell_scores(scratch)
+        maxima = {c: m for c, m in course.max_scores(scratch).items() if c.startswith("test_")}
+        max_total = sum(maxima.values())
+
+        def score(student):
+            row = scores.get(student, {})
+            return (sum(row.get(c) or 0 for c in maxima),
+                    tuple(c for c in maxima if (row.get(c) or 0) < maxima[c]))
+
+        blank_total, _ = score(BLANK)
+        results, probes = {}, {}
+        for student in GOOD:
+            total, lost = score(student)
+            o = outcomes[student]
+            results[student] = Result(student, "good", o.status, total, lost, o.reasons,
+                                      _good_problems(student, o, lost, total, max_total), o.seconds)
+        for student, name in students.items():
+            attack, o = attacks.BY_NAME[name], outcomes[student]
+            total, lost = score(student)
+            probes[student] = probe_outputs(scratch, student)
+            problems = _check(attack, o, total, lost, blank_total, max_total)
+            problems += _probe_problems(attack, probes[student], targets, listener)
+            results[student] = Result(student, attack.expect, o.status, total, lost, o.reasons, problems, o.seconds)
+        if "network" in names and listener.accepted:
+            results["attack_network"].problems.append(
+                f"the host's listener accepted {listener.accepted} connections during grading")
+        if "symlink_swap" in names:
+            st = os.stat(targets.canary)
+            if (st.st_uid, st.st_gid) != (0, 0) or open(targets.canary).read() != "canary\n":
+                results["attack_symlink_swap"].problems.append(
+                    f"the canary file changed: owner {st.st_uid}:{st.st_gid}")
+        if "pickle_agent" in names and os.path.exists(targets.pwned):
+            results["attack_pickle_agent"].problems.append("the pickled object ran code in the grader")
+        summary = next((l for l in reversed(lines) if " graded (" in l), "")
+        return SuiteReport(scratch, results, blank_total, max_total, time.monotonic() - started, summary, probes)
+    finally:
+        listener.close()
+        if not keep and root is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def table(report: SuiteReport) -> str:
+    width = max(len(s) for s in report.results)
+    head = f"{'submission':<{width}}  {'expect':<16} {'points':>7}  {'status':<22} verdict"
+    lines = [head, "-" * len(head)]
+    for student, r in report.results.items():
+        expect = r.expect if len(r.expect) <= 16 else r.expect[:13] + "..."
+        reasons = f" [{', '.join(x[:50] for x in r.reasons)}]" if r.reasons else ""
+        verdict = "ok" if r.ok else "WRONG: " + "; ".join(r.problems)
+        lines.append(f"{student:<{width}}  {expect:<16} {r.total:>4g}/{report.max_total:g}  "
+                     f"{r.status:<22} {verdict}{reasons}")
+    bad = [r for r in report.results.values() if not r.ok]
+    lines.append(f"{len(report.results) - len(bad)}/{len(report.results)} submissions graded as they must be "
+                 f"(blank release: {report.blank_total:g} points); {report.summary}")
+    return "\n".join(lines)
+
+
+def main(workers: int | None = None, only: list[str] | None = None, keep: str | None = None) -> int:
+    report = run_suite(only, workers=workers, root=keep, keep=keep is not None)
+    print(table(report))
+    print(f"\nwall time {report.wall_seconds:.0f} s on {os.cpu_count()} cores"
+          + (f"; scratch course kept in {report.root}" if keep else ""))
+    return 0 if report.ok else 1

@@ -1,0 +1,131 @@
+"""Every hostile and broken submission, graded in one batch with good ones, through the real pipeline.
+
+grader.attack_suite.run_suite builds the catalog (grader/samples/attacks.py) in a scratch course,
+adds correct, buggy and blank submissions to the same batch, grades them all with batch.grade_batch
+(sandboxed kernels, trusted checks, nbgrader recording) and checks each against what its entry
+declares; these tests assert those verdicts one by one, and what the probes saw.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from grader import attack_suite, batch, course
+from grader.samples import attacks
+
+pytestmark = pytest.mark.slow
+TAMPERING = [a.name for a in attacks.CATALOG if a.expect == "at_most_blank"]
+SURVIVED = [a.name for a in attacks.CATALOG if a.expect == "full"]
+CONFINED = [a.name for a in attacks.CATALOG if a.expect.startswith("lose:")]
+UNGRADABLE = [a.name for a in attacks.CATALOG if a.expect == "failed"]
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("attacks") / "course")
+    return attack_suite.run_suite(root=root, workers=2, progress=False, log=lambda *a: None)
+
+
+def result(suite, name):
+    return suite.results[f"attack_{name}"]
+
+
+def test_the_catalog_covers_every_threat_of_the_model():
+    names = {a.name for a in attacks.CATALOG}
+    assert {"custom_exc", "showtraceback", "always_equal", "patch_numpy", "frame_peek", "read_secrets",
+            "network", "fake_agent", "pickle_agent"} <= set(TAMPERING)
+    assert {"edit_locked_cells", "restored_test_cell", "duplicated_cells", "reordered_cells", "renamed_grade_ids",
+            "invalid_json", "empty_file", "not_utf8", "wrong_file_name", "extra_files", "huge_stored_output",
+            "output_flood", "sys_exit", "os_exit", "segfault", "infinite_loop", "memory_bomb", "fork_bomb",
+            "disk_bomb"} <= names
+    assert len(attacks.CATALOG) == len(names) == 41
+
+
+def test_good_submissions_in_the_same_batch_are_graded_exactly(suite):
+    good = {s: (r.status, r.total, r.problems) for s, r in suite.results.items() if s in attack_suite.GOOD}
+    assert good == {"good_loops": ("graded", 44.0, []), "good_im2col": ("graded", 44.0, []),
+                    "good_einsum": ("graded", 44.0, []), "good_buggy_flipped_kernel": ("graded", 32.0, []),
+                    "good_blank": ("graded", 0.0, [])}
+    assert suite.blank_total == 0.0 and suite.max_total == 44.0
+
+
+@pytest.mark.parametrize("name", TAMPERING)
+def test_tampering_scores_no_more_than_the_blank_release(suite, name):
+    r = result(suite, name)
+    assert r.status != "failed", r.reasons
+    assert r.total <= suite.blank_total, r.problems
+    assert r.ok, r.problems
+
+
+@pytest.mark.parametrize("name", SURVIVED)
+def test_a_correct_solution_survives_the_disturbance_with_full_marks(suite, name):
+    r = result(suite, name)
+    assert r.total == suite.max_total, (r.lost, r.reasons)
+    for reason in attacks.BY_NAME[name].reasons:  # the limit that was hit is on the record
+        assert reason in r.reasons, r.reasons
+    assert r.ok, r.problems
+
+
+@pytest.mark.parametrize("name", CONFINED)
+def test_damage_costs_only_the_affected_cells(suite, name):
+    r = result(suite, name)
+    declared = attacks.BY_NAME[name].expect.split(":", 1)[1].split(",")
+    assert sorted(r.lost) == sorted(declared)
+    assert r.ok, r.problems
+
+
+@pytest.mark.parametrize("name", UNGRADABLE)
+def test_an_ungradable_file_gets_a_zero_row_and_a_reason(suite, name):
+    r = result(suite, name)
+    assert r.status == "failed" and r.total == 0.0
+    assert r.reasons and all(reason.strip() for reason in r.reasons)
+    assert r.ok, r.problems
+    # the zero row is in the gradebook (nbgrader's export lists the student)
+    assert f"attack_{name}" in course.cell_scores(suite.root)
+
+
+def test_the_secrets_probe_saw_nothing(suite):
+    seen = suite.probes["attack_read_secrets"]["secrets"]
+    targets = attacks.ProbeTargets.for_course(suite.root)
+    for path in targets.secret_paths:
+        assert path in seen
+        if not attack_suite._only_python(path, seen[path]):
+            assert seen[path] in ("FileNotFoundError", "PermissionError"), (path, seen[path])
+    for module in ("tinytorch_ref", "tinytorch_ref.spatial", "grader", "grader.hidden_checks", "torch"):
+        assert seen[module] == "ModuleNotFoundError", (module, seen[module])
+    assert seen["sandboxes visible"] == 1
+    assert result(suite, "read_secrets").ok
+
+
+def test_the_network_probe_reached_nothing(suite):
+    seen = suite.probes["attack_network"]["network"]
+    assert len(seen) == 4 and "CONNECTED" not in seen.values(), seen
+    assert result(suite, "network").ok  # includes: the host's listener accepted no connection
+
+
+def test_incidents_are_recorded_with_the_cell_they_hit(suite):
+    record_path = os.path.join(suite.root, "autograded", "attack_exit_in_forward", course.ASSIGNMENT,
+                               f"{course.ASSIGNMENT}.grading.json")
+    with open(record_path, encoding="utf-8") as fh:
+        record = json.load(fh)
+    assert record["status"] == "graded_with_incidents"
+    assert [(i["kind"], i["cell"]) for i in record["incidents"]][0] == ("crashed", "test_conv2d_forward")
+    assert record["sandbox"].startswith("bwrap: cell 10s, submission 120s")
+    assert "disk unbounded" not in record["sandbox"]
+
+
+def test_every_submission_has_a_row_or_a_failure_record(suite):
+    outcomes = {o.student: o for o in batch.all_outcomes(suite.root)}
+    rows = course.cell_scores(suite.root)
+    assert set(outcomes) == set(suite.results) == set(rows)
+    assert all(o.status == "failed" for o in outcomes.values() if not o.status.startswith("graded"))
+    assert suite.summary.startswith("41 graded (")
+    assert ", 5 failed, 0 skipped" in suite.summary
+
+
+def test_the_suite_table_lists_every_verdict(suite):
+    text = attack_suite.table(suite)
+    assert text.count("\n") == len(suite.results) + 2
+    assert f"{len(suite.results)}/{len(suite.results)} submissions graded as they must be" in text
