@@ -134,6 +134,10 @@ CATALOG: list[Mutant] = [
            "return out.reshape(n, oh, ow, f).transpose(0, 3, 1, 2)",
            "return out.reshape(oh, ow, n, f).transpose(2, 3, 0, 1)",
            (FWD,) + CNN, "im2col rows read back in the wrong order: batch items and positions mix"),
+    Mutant("conv_returns_zeros", "im2col", "conv2d_op",
+           "return out.reshape(n, oh, ow, f).transpose(0, 3, 1, 2)",
+           "return np.zeros((n, f, oh, ow))",
+           (FWD,) + CNN, "a placeholder left in: zeros of the right shape (passes every shape-only test)"),
 
     # ------------------------------------------------------------ Conv2d bias
     Mutant("conv_bias_never_passed", "reference", "conv2d_layer",

@@ -31,11 +31,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright.sync_api import sync_playwright
 
-pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-from grader import course, lab  # noqa: E402
+from grader import course, lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
