@@ -7,13 +7,17 @@ import shutil
 import nbformat
 
 from . import batch, course
-from .samples import cells
+from .samples import attacks, cells
 from .samples.mutants import BY_NAME
 
 # student id -> what the sample is
 CORRECT = {"alice_loops": "loops", "bob_im2col": "im2col"}
 BUGGY = {"dave_flipped_kernel": "flipped_kernel", "erin_maxpool_stride1": "maxpool_default_stride_1",
          "frank_avgpool_div4": "avgpool_divides_by_4", "grace_bias_grad": "bias_grad_first_item"}
+# from grader.samples.attacks: tampering (blank + patched numpy), runaway (a correct solution with an
+# endless loop cell), and a truncated notebook file
+HOSTILE = {"mallory_patches_numpy": "patch_numpy", "oscar_endless_loop": "infinite_loop",
+           "pat_truncated_file": "invalid_json"}
 
 
 def build_samples(root: str = course.ROOT) -> list[str]:
@@ -29,7 +33,9 @@ def build_samples(root: str = course.ROOT) -> list[str]:
         samples[student] = cells.build_notebook(release_nb, BY_NAME[mutant].cells(source_nb))
     for student, nb in samples.items():
         cells.write_submission(root, assignment, student, nb, release_dir)
-    return sorted(samples)
+    for student, attack in HOSTILE.items():
+        attacks.build(attacks.BY_NAME[attack], root, release_nb, source_nb, release_dir, student=student)
+    return sorted(list(samples) + list(HOSTILE))
 
 
 def score_table(root: str = course.ROOT, students: list[str] | None = None) -> str:
@@ -63,7 +69,7 @@ def score_table(root: str = course.ROOT, students: list[str] | None = None) -> s
     return "\n".join(lines)
 
 
-def run_demo(root: str = course.ROOT, workers: int | None = None) -> str:
+def run_demo(root: str = course.ROOT, workers: int | None = None, progress: bool = True) -> str:
     print("== release: nbgrader generate_assignment -> release/09_spatial")
     course.release(root)
     print("== sample submissions -> submitted/")
@@ -72,7 +78,7 @@ def run_demo(root: str = course.ROOT, workers: int | None = None) -> str:
     students = build_samples(root)
     print("   " + ", ".join(students))
     print("== grading (sandboxed, trusted checks)")
-    batch.grade_batch(root, workers=workers)
+    batch.grade_batch(root, workers=workers, progress=progress)
     print("== feedback -> feedback/")
     course.feedback(root)
     print("== export -> grades.csv")

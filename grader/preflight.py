@@ -72,8 +72,8 @@ def stage(submitted_dir: str, staging_dir: str, student: str, assignment: str) -
                                          f"submitted ({', '.join(notebooks[:5])}); cannot tell which to grade")
     try:
         nb = _read_notebook(os.path.join(source, chosen))
-    except ValueError as exc:
-        return Preflight(student, False, f"{chosen}: {exc}")
+    except ValueError as exc:  # the problem first (reports group failures by it), then the file
+        return Preflight(student, False, f"{exc} (in {chosen})")
     os.makedirs(dest)
     nbformat.write(nb, os.path.join(dest, expected))
     budget = MAX_EXTRA_BYTES

@@ -29,7 +29,7 @@ def auto_scores(root, student):
 
 
 def test_correct_samples_get_full_marks(demo_course):
-    root, _, outcomes = demo_course
+    root, _, outcomes, _ = demo_course
     maxima = course.max_scores(root)
     for student in demo.CORRECT:
         assert auto_scores(root, student) == {c: maxima[c] for c in AUTO_CELLS}
@@ -37,14 +37,14 @@ def test_correct_samples_get_full_marks(demo_course):
 
 
 def test_blank_release_gets_zero(demo_course):
-    root, _, outcomes = demo_course
+    root, _, outcomes, _ = demo_course
     assert auto_scores(root, "carol_blank") == {c: 0.0 for c in AUTO_CELLS}
     assert outcomes["carol_blank"].score == 0.0
 
 
 @pytest.mark.parametrize("student", sorted(demo.BUGGY))
 def test_buggy_sample_loses_points_exactly_on_its_cells(demo_course, student):
-    root, _, _ = demo_course
+    root, _, _, _ = demo_course
     mutant = BY_NAME[demo.BUGGY[student]]
     maxima = course.max_scores(root)
     scores = auto_scores(root, student)
@@ -53,8 +53,41 @@ def test_buggy_sample_loses_points_exactly_on_its_cells(demo_course, student):
     assert all(scores[c] == 0 for c in lost)  # all-or-nothing per cell
 
 
+def test_hostile_samples_gain_nothing_and_their_reasons_are_recorded(demo_course):
+    root, _, outcomes, _ = demo_course
+    assert auto_scores(root, "mallory_patches_numpy") == {c: 0.0 for c in AUTO_CELLS}
+    assert (outcomes["mallory_patches_numpy"].status, outcomes["mallory_patches_numpy"].reasons) == ("graded", [])
+    maxima = course.max_scores(root)
+    assert auto_scores(root, "oscar_endless_loop") == {c: maxima[c] for c in AUTO_CELLS}
+    assert (outcomes["oscar_endless_loop"].status, outcomes["oscar_endless_loop"].reasons) == \
+        ("graded_with_incidents", ["timeout"])
+    pat = outcomes["pat_truncated_file"]
+    assert pat.status == "failed" and pat.score == 0.0
+    assert pat.reasons[0].startswith("the notebook is not valid notebook JSON: NotJSONError")
+    assert pat.reasons[0].endswith("(in 09_spatial.ipynb)")
+    assert auto_scores(root, "pat_truncated_file") == {c: 0.0 for c in AUTO_CELLS}   # a zero row
+
+
+def test_the_demo_prints_one_row_per_student_with_total_and_status(demo_course):
+    _, students, _, table = demo_course
+    lines = table.splitlines()
+    assert lines[0].startswith("student ") and lines[0].endswith("   total  status")
+    rows = {line.split()[0]: line for line in lines[2:2 + len(students)]}
+    assert sorted(rows) == sorted(students) == sorted(list(demo.CORRECT) + list(demo.BUGGY) + list(demo.HOSTILE)
+                                                      + ["carol_blank"])
+    totals = {s: rows[s].split("   ")[-1].split()[0] for s in rows}
+    assert totals == {"alice_loops": "44/44", "bob_im2col": "44/44", "carol_blank": "0/44",
+                      "dave_flipped_kernel": "32/44", "erin_maxpool_stride1": "27/44", "frank_avgpool_div4": "41/44",
+                      "grace_bias_grad": "35/44", "mallory_patches_numpy": "0/44", "oscar_endless_loop": "44/44",
+                      "pat_truncated_file": "0/44"}
+    assert rows["oscar_endless_loop"].endswith("graded_with_incidents (timeout)")
+    assert "  failed (the notebook is not valid notebook JSON" in rows["pat_truncated_file"]
+    assert rows["alice_loops"].endswith("  graded") and " 6/6 " in rows["alice_loops"]
+    assert lines[-1] == "(autograded cells only; 2 written answers worth 8 points await manual grading in formgrader)"
+
+
 def test_grades_csv_export(demo_course):
-    root, students, _ = demo_course
+    root, students, _, _ = demo_course
     path = course.export(root, os.path.join(root, "grades.csv"))
     with open(path, newline="") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
@@ -84,14 +117,15 @@ TRUSTED_MARKS = ["hidden_checks", "/grader/", "tinytorch_ref", "conv_forward_gri
 
 
 def test_feedback_shows_no_hidden_test_source_and_no_grader_traceback(demo_course):
-    root, students, _ = demo_course
+    root, students, _, _ = demo_course
     course.feedback(root)
     secrets = hidden_lines(root)
     assert len(secrets) == 13
     code_lines = hidden_code_lines()
     assert len(code_lines) > 50
     pages = glob.glob(os.path.join(root, "feedback", "*", ASSIGNMENT, "*.html"))
-    assert len(pages) == len(students)
+    # every graded submission has its page; the ungradable one (a truncated file) has none
+    assert sorted(p.split(os.sep)[-3] for p in pages) == sorted(set(students) - {"pat_truncated_file"})
     for page in pages:
         with open(page, encoding="utf-8") as fh:
             html = fh.read()
@@ -106,9 +140,9 @@ def test_feedback_shows_no_hidden_test_source_and_no_grader_traceback(demo_cours
 
 
 def test_graded_cell_outputs_carry_no_traceback_or_hidden_code(demo_course):
-    root, students, _ = demo_course
+    root, students, outcomes, _ = demo_course
     code_lines = hidden_code_lines()
-    for student in students:
+    for student in (s for s in students if outcomes[s].status != "failed"):
         nb = nbformat.read(os.path.join(root, "autograded", student, ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
         graded = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
         assert len(graded) == 13
@@ -121,7 +155,7 @@ def test_graded_cell_outputs_carry_no_traceback_or_hidden_code(demo_course):
 
 
 def test_regrading_from_scratch_gives_identical_scores(demo_course):
-    root, students, _ = demo_course
+    root, students, _, _ = demo_course
     before = course.cell_scores(root)
     shutil.rmtree(os.path.join(root, ".grading"))  # no cache, no state: execute everything again
     batch.grade_batch(root, workers=2, progress=False)
@@ -129,13 +163,13 @@ def test_regrading_from_scratch_gives_identical_scores(demo_course):
 
 
 def test_rerunning_a_finished_batch_does_no_work(demo_course):
-    root, students, _ = demo_course
+    root, students, _, _ = demo_course
     outcomes = batch.grade_batch(root, workers=2, progress=False)
     assert [o.student for o in outcomes] == students and all(o.skipped for o in outcomes)
 
 
 def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course):
-    root, _, _ = demo_course
+    root, _, _, _ = demo_course
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     result = subprocess.run(["nbgrader", "autograde", ASSIGNMENT, "--student", "frank_avgpool_div4", "--force"],
                             cwd=root, env=env, capture_output=True, text=True, timeout=300)
