@@ -1,10 +1,11 @@
 """End to end: SimpleCNN from tinytorch_ref trained on scikit-learn's digits (tinytorch_ref.train_digits).
 
-Measured on the 2-core course machine (shared, busy): ``train(epochs=8, seed=0)``
-reaches 0.9778 held-out accuracy (352/360, the same on every run) in 3-10 s of
-training, about 14 s for the whole test function; over seeds 0-14 the 8-epoch
-accuracy ranged 0.975-0.994, so the 0.95 bar leaves a margin of at least 2.5
-points (9 digits) for rounding differences between machines and BLAS builds.
+Measured on the 2-core course machine (shared, busy): the command's defaults
+(``make train``: 15 epochs, seed 0) reach 0.9861 held-out accuracy (355/360, the
+same on every run) in about 5 s of training, 12 s with data loading and plots;
+over seeds 0-5 the 15-epoch accuracy ranged 0.986-0.994, so the course's 0.97
+bar leaves a margin of 5 digits for rounding differences between machines and
+BLAS builds.  ``train(epochs=8, seed=0)`` reaches 0.9778 (352/360).
 """
 import struct
 
@@ -27,12 +28,12 @@ def png_size(path) -> tuple[int, int]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_train_reaches_95_percent_and_writes_the_plots(tmp_path):
-    result = train_digits.train(epochs=8, seed=0, out_dir=str(tmp_path), progress=False)
+def test_make_train_reaches_97_percent_and_writes_the_plots(tmp_path):
+    result = train_digits.train(seed=0, out_dir=str(tmp_path), progress=False)   # the command's defaults
 
-    assert result["accuracy"] >= 0.95, result["accuracies"]
-    assert result["epochs"] == 8 and not result["stopped_early"]
-    assert len(result["losses"]) == len(result["accuracies"]) == 8
+    assert result["accuracy"] >= 0.97, result["accuracies"]
+    assert result["epochs"] == train_digits.DEFAULT_EPOCHS == 15 and not result["stopped_early"]
+    assert len(result["losses"]) == len(result["accuracies"]) == 15
     assert result["losses"][-1] < 0.5 * result["losses"][0], result["losses"]
     assert result["parameters"] == 32 * 9 + 32 + 64 * 32 * 9 + 64 + 64 * 2 * 2 * 10 + 10 == 21386
     assert result["held_out"] == 360
