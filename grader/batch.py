@@ -10,8 +10,10 @@
 3. *Execute* the jobs whose results are not cached yet: in a local process pool
    (default: one worker per core) or on a Dask cluster (``scheduler``).
 4. *Record*: ``nbgrader autograde`` per student, one at a time, which finds the
-   cached execution and writes the gradebook (the only writer).  A state file
-   is written last, atomically, so a killed run resumes where it stopped.
+   cached execution and writes the gradebook (the only writer).  Recording
+   overlaps execution: a student is recorded as soon as their notebook's
+   execution ends.  A state file is written last, atomically, so a killed run
+   resumes where it stopped.
 
 A submission is skipped only when its state matches *and* the gradebook holds
 it in full (every grade row, a score on every test cell) *and*, unless it
@@ -242,25 +244,23 @@ class Executor:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def run(self, job_list):
-        """Yield (job, result or exception) as jobs finish."""
+        """Submit every job now; returns an iterator of (job, result or exception) as jobs finish."""
         if self._client is not None:
             from distributed import as_completed
             futures = {self._client.submit(jobs.execute_job, job, pure=False, key=f"grade-{job.key[:24]}"): job
                        for job in job_list}
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    yield job, future.result()
-                except Exception as exc:  # noqa: BLE001 - reported per submission
-                    yield job, exc
-        else:
-            futures = {self._pool.submit(jobs.execute_job, job): job for job in job_list}
-            for future in concurrent.futures.as_completed(futures):
-                job = futures[future]
-                try:
-                    yield job, future.result()
-                except Exception as exc:  # noqa: BLE001 - reported per submission
-                    yield job, exc
+            return self._finished(futures, as_completed(futures))
+        futures = {self._pool.submit(jobs.execute_job, job): job for job in job_list}
+        return self._finished(futures, concurrent.futures.as_completed(futures))
+
+    @staticmethod
+    def _finished(futures, completed):
+        for future in completed:
+            job = futures[future]
+            try:
+                yield job, future.result()
+            except Exception as exc:  # noqa: BLE001 - reported per submission
+                yield job, exc
 
 
 def _sanitizer(config: Config, coursedir: CourseDirectory):
@@ -340,26 +340,17 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
         log(f"{len(lost)} submissions graded before are not (fully) in the gradebook or autograded/ "
             f"any more; recording them again: {', '.join(lost[:10])}{' ...' if len(lost) > 10 else ''}")
     failed_jobs: dict[str, str] = {}
-    if job_list:
-        where = f"Dask scheduler {scheduler}" if scheduler else f"{min(workers, len(job_list))} local workers"
-        log(f"executing {len(job_list)} notebooks on {where}")
-        with Executor(workers, scheduler) as executor:
-            bar = tqdm(total=len(job_list), desc="executing", unit="nb", disable=not progress)
-            for job, result in executor.run(job_list):
-                if isinstance(result, Exception):
-                    failed_jobs[job.key] = f"execution failed: {type(result).__name__}: {result}"[:300]
-                else:
-                    cache.put(result)
-                bar.update(1)
-            bar.close()
-
     api = course.make_api(root, config)
-    for student in tqdm(sorted(planned), desc="recording", unit="sub", disable=not progress):
+    recording = tqdm(total=len(planned), desc="recording", unit="sub", disable=not progress)
+
+    def record(student: str) -> None:
+        """nbgrader autograde for one student, from the cached execution (the gradebook's only writer)."""
         submission_key, key, notes = planned[student]
+        recording.update(1)
         if key in failed_jobs:
             outcomes[student] = Outcome(student, "failed", [failed_jobs[key]], 0.0, max_score, 0.0, key, notes)
             record_failure(paths, db_url, outcomes[student], submission_key)
-            continue
+            return
         t0 = time.monotonic()
         with course._chdir(root):
             result = api.autograde(assignment, student, force=True, create=True)
@@ -375,8 +366,37 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
             outcomes[student] = Outcome(student, "failed", [f"nbgrader autograde failed: {log_tail}"],
                                         0.0, max_score, time.monotonic() - t0, key, notes)
             record_failure(paths, db_url, outcomes[student], submission_key)
-            continue
+            return
         write_state(paths, outcomes[student], submission_key)
+
+    # Recording overlaps execution: the students whose execution is cached are recorded while the
+    # workers run, and every other student as soon as the execution of their notebook ends.
+    waiting: dict[str, list[str]] = {job.key: [] for job in job_list}
+    ready = []
+    for student in sorted(planned):
+        key = planned[student][1]
+        (waiting[key] if key in waiting else ready).append(student)
+    if not job_list:
+        for student in ready:
+            record(student)
+    else:
+        where = f"Dask scheduler {scheduler}" if scheduler else f"{min(workers, len(job_list))} local workers"
+        log(f"executing {len(job_list)} notebooks on {where}")
+        with Executor(workers, scheduler) as executor:
+            bar = tqdm(total=len(job_list), desc="executing", unit="nb", disable=not progress)
+            finished = executor.run(job_list)
+            for student in ready:
+                record(student)
+            for job, result in finished:
+                if isinstance(result, Exception):
+                    failed_jobs[job.key] = f"execution failed: {type(result).__name__}: {result}"[:300]
+                else:
+                    cache.put(result)
+                bar.update(1)
+                for student in waiting[job.key]:
+                    record(student)
+            bar.close()
+    recording.close()
 
     ordered = [outcomes[s] for s in students if s in outcomes]
     log(summary_line(ordered, time.monotonic() - started))

@@ -321,7 +321,7 @@ class PipelineReport:
     root: str
     verdicts: list[Verdict]
     alternatives: list[AlternativeResult]
-    loops_seconds: float | None     # best of the timing attempts
+    loops_seconds: float | None     # best of the timing attempts: wall time of its whole autograde
     wall_seconds: float
     maxima: dict[str, float]
     failures: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # student -> cell -> message
@@ -383,10 +383,11 @@ def run_pipeline(mutants: list[str] | None = None, styles: list[str] | None = No
                 if attempt:
                     shutil.rmtree(batch.Paths(scratch).cache, ignore_errors=True)
                 log(f"grading {loops} alone (timing of an explicit-loop submission, attempt {attempt + 1})")
+                t0 = time.monotonic()   # the whole autograde: preflight, sandboxed execution, nbgrader recording
                 for o in batch.grade_batch(scratch, students=[loops], workers=1, force=True, progress=progress,
                                            log=log):
                     outcomes[o.student] = o
-                attempts.append(outcomes[loops].seconds)
+                attempts.append(time.monotonic() - t0)
                 load = os.getloadavg()
                 if outcomes[loops].status != "graded" or attempts[-1] <= LOOPS_SECONDS_BAR:
                     break
@@ -491,8 +492,9 @@ def summary(verdicts: list[Verdict], alternatives: list[AlternativeResult], loop
                 lines.append(f"  {a.style} {cell}: {msgs[cell][:300]}")
     if loops_seconds is not None:
         verdict = "OK" if loops_seconds <= LOOPS_SECONDS_BAR else "OVER THE BAR"
-        lines += ["", f"timing: the '{LOOPS_STYLE}' submission (explicit loops) executed in {loops_seconds:.1f} s "
-                      f"(whole autograde execution, graded alone; bar {LOOPS_SECONDS_BAR:g} s): {verdict}"]
+        lines += ["", f"timing: the '{LOOPS_STYLE}' submission (explicit loops) was autograded in {loops_seconds:.1f} s "
+                      f"(preflight, sandboxed execution and nbgrader recording, graded alone; bar "
+                      f"{LOOPS_SECONDS_BAR:g} s): {verdict}"]
         if attempts and len(attempts) > 1:
             lines.append("        attempts: " + ", ".join(f"{a:.1f} s" for a in attempts) + " (best counts)")
         if load:

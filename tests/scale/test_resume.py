@@ -35,6 +35,11 @@ def _autograded(root):
                                                                 f"{ASSIGNMENT}.ipynb"))}
 
 
+def _cached(root):
+    """Executions in the content-addressed cache (written atomically: a file is a finished execution)."""
+    return glob.glob(os.path.join(root, ".grading", "cache", "*", "*.json"))
+
+
 def _mtimes(paths):
     return {p: os.stat(p).st_mtime_ns for p in paths}
 
@@ -62,11 +67,11 @@ def resumed(tmp_path_factory):
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **opts)
         deadline = time.monotonic() + 300
         try:
-            # kill inside nbgrader autograde: a student's notebook is written, their state is not (yet),
-            # and another student is finished
+            # kill inside nbgrader autograde, once both executions are cached (recording overlaps
+            # execution): a student's notebook is written, their state is not (yet), another is finished
             while time.monotonic() < deadline and proc.poll() is None:
                 states, started = _states(root), _autograded(root)
-                if states and started - states:
+                if states and started - states and len(_cached(root)) == 2:
                     break
                 time.sleep(0.01)
         finally:
