@@ -281,14 +281,15 @@ class Sandbox:
         for path in ("/usr", "/bin", "/lib", "/lib64", "/etc/alternatives"):
             if os.path.exists(path):
                 cmd += ["--ro-bind", path, path]
+        # a private, size-limited /tmp first: the directories below may lie under /tmp (the sandbox's
+        # own always do, the Python environment may), and they must be made on top of it, traversable
+        cmd += ["--perms", "1777", "--size", str(p.tmp_bytes), "--tmpfs", "/tmp"]
         made = set()
         for root in _python_roots() + [self.root]:
             for d in _ancestors(root):
                 if d not in made and d not in ("/usr", "/tmp"):
                     made.add(d)
                     cmd += ["--perms", "0755", "--dir", d]
-        # a private, size-limited /tmp, made before binding the sandbox's own dirs (which live under /tmp)
-        cmd += ["--perms", "1777", "--size", str(p.tmp_bytes), "--tmpfs", "/tmp"]
         for root in _python_roots():
             cmd += ["--ro-bind", root, root]
         site = _site_packages()

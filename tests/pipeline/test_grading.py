@@ -57,6 +57,9 @@ def test_hostile_samples_gain_nothing_and_their_reasons_are_recorded(demo_course
     root, _, outcomes, _ = demo_course
     assert auto_scores(root, "mallory_patches_numpy") == {c: 0.0 for c in AUTO_CELLS}
     assert (outcomes["mallory_patches_numpy"].status, outcomes["mallory_patches_numpy"].reasons) == ("graded", [])
+    assert auto_scores(root, "trudy_fakes_the_agent") == {c: 0.0 for c in AUTO_CELLS}
+    assert (outcomes["trudy_fakes_the_agent"].status, outcomes["trudy_fakes_the_agent"].reasons) == \
+        ("graded_with_incidents", ["agent_unavailable"])
     maxima = course.max_scores(root)
     assert auto_scores(root, "oscar_endless_loop") == {c: maxima[c] for c in AUTO_CELLS}
     assert (outcomes["oscar_endless_loop"].status, outcomes["oscar_endless_loop"].reasons) == \
@@ -79,7 +82,8 @@ def test_the_demo_prints_one_row_per_student_with_total_and_status(demo_course):
     assert totals == {"alice_loops": "44/44", "bob_im2col": "44/44", "carol_blank": "0/44",
                       "dave_flipped_kernel": "32/44", "erin_maxpool_stride1": "27/44", "frank_avgpool_div4": "41/44",
                       "grace_bias_grad": "35/44", "mallory_patches_numpy": "0/44", "oscar_endless_loop": "44/44",
-                      "pat_truncated_file": "0/44"}
+                      "pat_truncated_file": "0/44", "trudy_fakes_the_agent": "0/44"}
+    assert rows["trudy_fakes_the_agent"].endswith("graded_with_incidents (agent_unavailable)")
     assert rows["oscar_endless_loop"].endswith("graded_with_incidents (timeout)")
     assert "  failed (the notebook is not valid notebook JSON" in rows["pat_truncated_file"]
     assert rows["alice_loops"].endswith("  graded") and " 6/6 " in rows["alice_loops"]

@@ -18,13 +18,15 @@ from grader.samples.mutants import BY_NAME
 ASSIGNMENT = course.ASSIGNMENT
 # Autograded totals out of 44 (each buggy sample loses exactly the points of the cells its mutant fails).
 # pat_truncated_file cannot be graded (a failure record, left out of the totals); oscar's endless loop costs
-# nothing but is an incident; mallory's tampering earns what the blank release does.
+# nothing but is an incident; mallory's and trudy's tampering earn what the blank release does (trudy's
+# fake agent is an incident too).
 DEMO_TOTALS = {"alice_loops": 44.0, "bob_im2col": 44.0, "carol_blank": 0.0, "dave_flipped_kernel": 32.0,
                "erin_maxpool_stride1": 27.0, "frank_avgpool_div4": 41.0, "grace_bias_grad": 35.0,
-               "mallory_patches_numpy": 0.0, "oscar_endless_loop": 44.0}
+               "mallory_patches_numpy": 0.0, "oscar_endless_loop": 44.0, "trudy_fakes_the_agent": 0.0}
 STATUS = {**{s: "graded" for s in DEMO_TOTALS}, "oscar_endless_loop": "graded_with_incidents",
-          "pat_truncated_file": "failed"}
-ZERO_EVERYWHERE = ("carol_blank", "mallory_patches_numpy")
+          "pat_truncated_file": "failed", "trudy_fakes_the_agent": "graded_with_incidents"}
+ZERO_EVERYWHERE = ("carol_blank", "mallory_patches_numpy", "trudy_fakes_the_agent")
+GRADED = len(DEMO_TOTALS)   # 10: pat's failure record is not a graded attempt
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -49,18 +51,21 @@ def assert_png(path):
 def test_gather_summarises_the_demo_class(demo_course):
     root, students, _, _ = demo_course
     data = report.gather(root)
-    assert data.counts == {"graded": 8, "graded_with_incidents": 1, "failed": 1, "not_graded": 0}
+    assert data.counts == {"graded": 8, "graded_with_incidents": 2, "failed": 1, "not_graded": 0}
     assert data.failure_kinds == {"the notebook is not valid notebook JSON": 1}
     assert data.max_auto == 44.0
     assert data.totals == DEMO_TOTALS
-    assert data.mean == pytest.approx(267 / 9)
-    assert data.median == 35.0
+    assert data.mean == pytest.approx(267 / 10)
+    assert data.median == 33.5
     assert data.bin_edges == [0, 5, 10, 15, 20, 25, 30, 35, 40, 44]
-    assert data.bin_counts == [2, 0, 0, 0, 0, 1, 1, 1, 4]
+    assert data.bin_counts == [3, 0, 0, 0, 0, 1, 1, 1, 4]
     assert [(o.student, o.status) for o in data.issues] == [("oscar_endless_loop", "graded_with_incidents"),
-                                                            ("pat_truncated_file", "failed")]
+                                                            ("pat_truncated_file", "failed"),
+                                                            ("trudy_fakes_the_agent", "graded_with_incidents")]
     assert data.not_graded == []
-    assert sorted(o.student for o in data.slowest) == sorted(students)
+    assert len(data.slowest) == report.SLOWEST == 10 < len(students)
+    assert "oscar_endless_loop" == data.slowest[0].student             # its endless cell ran to the limit
+    assert "pat_truncated_file" not in {o.student for o in data.slowest}  # never executed: 0 s
     assert [o.seconds for o in data.slowest] == sorted((o.seconds for o in data.slowest), reverse=True)
     assert data.manual_cells == {"answer_sharing": 4.0, "answer_im2col": 4.0}
 
@@ -71,14 +76,14 @@ def test_cell_pass_rates_follow_the_demo_bugs(demo_course):
     cells = {c.grade_id: c for c in report.gather(root).cells}
     assert list(cells) == notebook_auto_cells(root)
     out_size = cells["test_conv_output_size"]
-    # over the 9 graded submissions (pat's failure record is not a graded attempt)
-    assert (out_size.points, out_size.full, out_size.partial, out_size.zero) == (2.0, 7, 0, 2)
-    assert out_size.rate(out_size.full) == pytest.approx(7 / 9)
-    training = cells["test_simplecnn_training"]   # dave, erin and grace's bugs break training; carol, mallory: none
-    assert (training.full, training.partial, training.zero) == (4, 0, 5)
+    # over the 10 graded submissions (pat's failure record is not a graded attempt)
+    assert (out_size.points, out_size.full, out_size.partial, out_size.zero) == (2.0, 7, 0, 3)
+    assert out_size.rate(out_size.full) == pytest.approx(7 / 10)
+    training = cells["test_simplecnn_training"]   # dave, erin, grace's bugs break training; the three zeros: none
+    assert (training.full, training.partial, training.zero) == (4, 0, 6)
     for cell, stats in cells.items():   # the two zeros fail every cell, each buggy sample its mutant's cells
         failing = len(ZERO_EVERYWHERE) + sum(cell in BY_NAME[m].fails for m in demo.BUGGY.values())
-        assert (stats.full, stats.partial, stats.zero) == (9 - failing, 0, failing), cell
+        assert (stats.full, stats.partial, stats.zero) == (GRADED - failing, 0, failing), cell
 
 
 @pytest.mark.slow
@@ -97,9 +102,9 @@ def test_cli_writes_html_and_png_plots(demo_course, tmp_path, monkeypatch, capsy
     assert "<script" not in page and "<link" not in page and "http" not in page
     for student in students:
         assert f"<td>{student}</td><td>{STATUS[student]}</td>" in page
-    assert "35 / 44" in page                                   # median
+    assert "33.5 / 44" in page                                 # median
     assert "<td>40 ≤ score ≤ 44</td><td class=\"n\">4</td>" in page
-    assert "<td><code>test_conv_output_size</code></td><td class=\"n\">2</td><td class=\"n\">7 (78%)</td>" in page
+    assert "<td><code>test_conv_output_size</code></td><td class=\"n\">2</td><td class=\"n\">7 (70%)</td>" in page
     assert ("<tr><td>oscar_endless_loop</td><td>graded_with_incidents</td>"
             f"<td><code>timeout</code>: {html.escape(INCIDENT_KINDS['timeout'])}</td>") in page
     assert "<tr><td>pat_truncated_file</td><td>failed</td><td>the notebook is not valid notebook JSON" in page
@@ -125,19 +130,19 @@ def test_failures_incidents_and_hostile_ids_are_listed_escaped(demo_course, tmp_
     os.makedirs(os.path.join(root, "submitted", "kim_waiting", ASSIGNMENT))
 
     data = report.gather(root)
-    assert data.counts == {"graded": 8, "graded_with_incidents": 2, "failed": 3, "not_graded": 1}
+    assert data.counts == {"graded": 8, "graded_with_incidents": 3, "failed": 3, "not_graded": 1}
     assert data.failure_kinds == {"nbgrader could not read the notebook": 1,
                                   "the notebook is not UTF-8 text (invalid start byte)": 1,
                                   "the notebook is not valid notebook JSON": 1}
     assert [o.student for o in data.issues] == ["<script>", "ivan_timeout", "judy_unreadable", "oscar_endless_loop",
-                                                "pat_truncated_file"]
+                                                "pat_truncated_file", "trudy_fakes_the_agent"]
     assert data.not_graded == ["kim_waiting"]
     assert data.totals == {**DEMO_TOTALS, "ivan_timeout": 0.0}   # failed submissions are left out
-    assert data.bin_counts == [3, 0, 0, 0, 0, 1, 1, 1, 4]
-    assert data.median == statistics.median(data.totals.values()) == 33.5
+    assert data.bin_counts == [4, 0, 0, 0, 0, 1, 1, 1, 4]
+    assert data.median == statistics.median(data.totals.values()) == 32.0
     assert data.slowest[0].student == "ivan_timeout"
     out_size = next(c for c in data.cells if c.grade_id == "test_conv_output_size")
-    assert (out_size.full, out_size.partial, out_size.zero) == (7, 0, 3)
+    assert (out_size.full, out_size.partial, out_size.zero) == (7, 0, 4)
 
     path = report.build_report(root)
     assert path == os.path.join(root, "reports", ASSIGNMENT, "report.html")
