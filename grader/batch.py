@@ -8,7 +8,8 @@
    and compute its execution key (grader.jobs).  Submissions whose state says
    they were graded from exactly these files by this grader are skipped.
 3. *Execute* the jobs whose results are not cached yet: in a local process pool
-   (default: one worker per core) or on a Dask cluster (``scheduler``).
+   (default: one worker per core) or on a Dask cluster (``scheduler``); each
+   job starts as soon as preflight has planned it.
 4. *Record*: ``nbgrader autograde`` per student, one at a time, which finds the
    cached execution and writes the gradebook (the only writer).  Recording
    overlaps execution: a student is recorded as soon as their notebook's
@@ -24,6 +25,7 @@ autograde``, a new gradebook (another ``NBGRADER_DB_URL``) or a deleted
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import dataclasses
 import hashlib
@@ -227,6 +229,7 @@ class Executor:
         self.workers, self.scheduler = workers, scheduler
         self._client = None
         self._pool = None
+        self._futures: dict = {}
 
     def __enter__(self):
         if self.scheduler:
@@ -243,20 +246,23 @@ class Executor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def run(self, job_list):
-        """Submit every job now; returns an iterator of (job, result or exception) as jobs finish."""
+    def submit(self, job) -> None:
+        """Start ``job`` as soon as a worker is free."""
+        if self._client is not None:
+            future = self._client.submit(jobs.execute_job, job, pure=False, key=f"grade-{job.key[:24]}")
+        else:
+            future = self._pool.submit(jobs.execute_job, job)
+        self._futures[future] = job
+
+    def finished(self):
+        """(job, result or exception) for every submitted job, as they finish."""
         if self._client is not None:
             from distributed import as_completed
-            futures = {self._client.submit(jobs.execute_job, job, pure=False, key=f"grade-{job.key[:24]}"): job
-                       for job in job_list}
-            return self._finished(futures, as_completed(futures))
-        futures = {self._pool.submit(jobs.execute_job, job): job for job in job_list}
-        return self._finished(futures, concurrent.futures.as_completed(futures))
-
-    @staticmethod
-    def _finished(futures, completed):
+            completed = as_completed(list(self._futures))
+        else:
+            completed = concurrent.futures.as_completed(self._futures)
         for future in completed:
-            job = futures[future]
+            job = self._futures[future]
             try:
                 yield job, future.result()
             except Exception as exc:  # noqa: BLE001 - reported per submission
@@ -299,104 +305,107 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
     complete = complete_submissions(db_url, assignment) if not force else set()
     lost: list[str] = []   # graded before, but the gradebook or autograded/ no longer has them
 
-    for student in tqdm(students, desc="preflight", unit="sub", disable=not progress):
-        sub_dir = os.path.join(paths.submitted, student, assignment)
-        submission_key = hashlib.sha256(
-            f"{submission_digest(sub_dir)}:{grader_version}:{policy_key}".encode()).hexdigest()
-        state = read_state(paths, student)
-        if not force and state and state.get("submission_key") == submission_key:
-            autograded_nb = os.path.join(root, "autograded", student, assignment, f"{assignment}.ipynb")
-            if student in complete and (state.get("status") == "failed" or os.path.isfile(autograded_nb)):
-                fields = {f.name for f in dataclasses.fields(Outcome)}
-                outcomes[student] = Outcome(**{k: v for k, v in state.items() if k in fields})
-                outcomes[student].skipped = True
+    # execution jobs: submitted as preflight plans them; key -> students waiting for that execution
+    waiting: dict[str, list[str]] = {}
+    executor = None
+    with contextlib.ExitStack() as stack:
+        for student in tqdm(students, desc="preflight", unit="sub", disable=not progress):
+            sub_dir = os.path.join(paths.submitted, student, assignment)
+            submission_key = hashlib.sha256(
+                f"{submission_digest(sub_dir)}:{grader_version}:{policy_key}".encode()).hexdigest()
+            state = read_state(paths, student)
+            if not force and state and state.get("submission_key") == submission_key:
+                autograded_nb = os.path.join(root, "autograded", student, assignment, f"{assignment}.ipynb")
+                if student in complete and (state.get("status") == "failed" or os.path.isfile(autograded_nb)):
+                    fields = {f.name for f in dataclasses.fields(Outcome)}
+                    outcomes[student] = Outcome(**{k: v for k, v in state.items() if k in fields})
+                    outcomes[student].skipped = True
+                    continue
+                lost.append(student)
+            check = preflight.stage(paths.submitted, paths.staging, student, assignment)
+            if not check.ok:
+                outcomes[student] = Outcome(student, "failed", [check.reason], 0.0, max_score, 0.0)
+                record_failure(paths, db_url, outcomes[student], submission_key)
                 continue
-            lost.append(student)
-        check = preflight.stage(paths.submitted, paths.staging, student, assignment)
-        if not check.ok:
-            outcomes[student] = Outcome(student, "failed", [check.reason], 0.0, max_score, 0.0)
-            record_failure(paths, db_url, outcomes[student], submission_key)
-            continue
-        staged = os.path.join(paths.staging, student, assignment)
-        try:
-            nb = nbformat.read(os.path.join(staged, f"{assignment}.ipynb"), as_version=4)
-            resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": assignment,
-                                      "db_url": db_url}, "metadata": {"path": staged}}
-            sanitized, _ = sanitizer.from_notebook_node(nb, resources=resources)
-            sanitized = nbformat.reads(sanitized, as_version=4)
-        except Exception as exc:  # noqa: BLE001 - nbgrader rejected the notebook's structure
-            outcomes[student] = Outcome(student, "failed", [f"nbgrader could not read the notebook: {exc}"[:300]],
-                                        0.0, max_score, 0.0)
-            record_failure(paths, db_url, outcomes[student], submission_key)
-            continue
-        files = kernel_files(staged, paths.source, list(coursedir.ignore))
-        key = jobs.fingerprint(sanitized, files, policy_key)
-        planned[student] = (submission_key, key, check.notes)
-        if cache.get(key) is None and key not in {j.key for j in job_list}:
-            job_list.append(jobs.ExecutionJob(key, student, assignment, assignment, nbformat.writes(sanitized),
-                                              files, jobs.policy_values(policy)))
+            staged = os.path.join(paths.staging, student, assignment)
+            try:
+                nb = nbformat.read(os.path.join(staged, f"{assignment}.ipynb"), as_version=4)
+                resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": assignment,
+                                          "db_url": db_url}, "metadata": {"path": staged}}
+                sanitized, _ = sanitizer.from_notebook_node(nb, resources=resources)
+                sanitized = nbformat.reads(sanitized, as_version=4)
+            except Exception as exc:  # noqa: BLE001 - nbgrader rejected the notebook's structure
+                outcomes[student] = Outcome(student, "failed", [f"nbgrader could not read the notebook: {exc}"[:300]],
+                                            0.0, max_score, 0.0)
+                record_failure(paths, db_url, outcomes[student], submission_key)
+                continue
+            files = kernel_files(staged, paths.source, list(coursedir.ignore))
+            key = jobs.fingerprint(sanitized, files, policy_key)
+            planned[student] = (submission_key, key, check.notes)
+            if cache.get(key) is None and key not in waiting:
+                job = jobs.ExecutionJob(key, student, assignment, assignment, nbformat.writes(sanitized),
+                                        files, jobs.policy_values(policy))
+                if executor is None:   # execution starts with the first job, while preflight goes on
+                    executor = stack.enter_context(Executor(workers, scheduler))
+                executor.submit(job)
+                job_list.append(job)
+                waiting[key] = []
 
-    if lost:
-        log(f"{len(lost)} submissions graded before are not (fully) in the gradebook or autograded/ "
-            f"any more; recording them again: {', '.join(lost[:10])}{' ...' if len(lost) > 10 else ''}")
-    failed_jobs: dict[str, str] = {}
-    api = course.make_api(root, config)
-    recording = tqdm(total=len(planned), desc="recording", unit="sub", disable=not progress)
+        if lost:
+            log(f"{len(lost)} submissions graded before are not (fully) in the gradebook or autograded/ "
+                f"any more; recording them again: {', '.join(lost[:10])}{' ...' if len(lost) > 10 else ''}")
+        failed_jobs: dict[str, str] = {}
+        api = course.make_api(root, config)
+        recording = tqdm(total=len(planned), desc="recording", unit="sub", disable=not progress)
 
-    def record(student: str) -> None:
-        """nbgrader autograde for one student, from the cached execution (the gradebook's only writer)."""
-        submission_key, key, notes = planned[student]
-        recording.update(1)
-        if key in failed_jobs:
-            outcomes[student] = Outcome(student, "failed", [failed_jobs[key]], 0.0, max_score, 0.0, key, notes)
-            record_failure(paths, db_url, outcomes[student], submission_key)
-            return
-        t0 = time.monotonic()
-        with course._chdir(root):
-            result = api.autograde(assignment, student, force=True, create=True)
-        record_path = os.path.join(root, "autograded", student, assignment, f"{assignment}.grading.json")
-        if result.get("success") and os.path.exists(record_path):
-            with open(record_path, encoding="utf-8") as fh:
-                record = GradingRecord.from_json(fh.read())
-            outcomes[student] = Outcome(student, record.status, record.reasons,
-                                        _total_score(db_url, student, assignment), max_score,
-                                        record.seconds, record.key, notes)
-        else:
-            log_tail = (result.get("error") or result.get("log") or "no log")[-300:].strip()
-            outcomes[student] = Outcome(student, "failed", [f"nbgrader autograde failed: {log_tail}"],
-                                        0.0, max_score, time.monotonic() - t0, key, notes)
-            record_failure(paths, db_url, outcomes[student], submission_key)
-            return
-        write_state(paths, outcomes[student], submission_key)
+        def record(student: str) -> None:
+            """nbgrader autograde for one student, from the cached execution (the gradebook's only writer)."""
+            submission_key, key, notes = planned[student]
+            recording.update(1)
+            if key in failed_jobs:
+                outcomes[student] = Outcome(student, "failed", [failed_jobs[key]], 0.0, max_score, 0.0, key, notes)
+                record_failure(paths, db_url, outcomes[student], submission_key)
+                return
+            t0 = time.monotonic()
+            with course._chdir(root):
+                result = api.autograde(assignment, student, force=True, create=True)
+            record_path = os.path.join(root, "autograded", student, assignment, f"{assignment}.grading.json")
+            if result.get("success") and os.path.exists(record_path):
+                with open(record_path, encoding="utf-8") as fh:
+                    record = GradingRecord.from_json(fh.read())
+                outcomes[student] = Outcome(student, record.status, record.reasons,
+                                            _total_score(db_url, student, assignment), max_score,
+                                            record.seconds, record.key, notes)
+            else:
+                log_tail = (result.get("error") or result.get("log") or "no log")[-300:].strip()
+                outcomes[student] = Outcome(student, "failed", [f"nbgrader autograde failed: {log_tail}"],
+                                            0.0, max_score, time.monotonic() - t0, key, notes)
+                record_failure(paths, db_url, outcomes[student], submission_key)
+                return
+            write_state(paths, outcomes[student], submission_key)
 
-    # Recording overlaps execution: the students whose execution is cached are recorded while the
-    # workers run, and every other student as soon as the execution of their notebook ends.
-    waiting: dict[str, list[str]] = {job.key: [] for job in job_list}
-    ready = []
-    for student in sorted(planned):
-        key = planned[student][1]
-        (waiting[key] if key in waiting else ready).append(student)
-    if not job_list:
+        # Recording overlaps execution: the students whose execution is cached are recorded while the
+        # workers run, and every other student as soon as the execution of their notebook ends.
+        ready = []
+        for student in sorted(planned):
+            key = planned[student][1]
+            (waiting[key] if key in waiting else ready).append(student)
+        if job_list:
+            where = f"Dask scheduler {scheduler}" if scheduler else f"{min(workers, len(job_list))} local workers"
+            log(f"executing {len(job_list)} notebooks on {where}")
+        bar = tqdm(total=len(job_list), desc="executing", unit="nb", disable=not progress or not job_list)
         for student in ready:
             record(student)
-    else:
-        where = f"Dask scheduler {scheduler}" if scheduler else f"{min(workers, len(job_list))} local workers"
-        log(f"executing {len(job_list)} notebooks on {where}")
-        with Executor(workers, scheduler) as executor:
-            bar = tqdm(total=len(job_list), desc="executing", unit="nb", disable=not progress)
-            finished = executor.run(job_list)
-            for student in ready:
+        for job, result in (executor.finished() if executor is not None else ()):
+            if isinstance(result, Exception):
+                failed_jobs[job.key] = f"execution failed: {type(result).__name__}: {result}"[:300]
+            else:
+                cache.put(result)
+            bar.update(1)
+            for student in waiting[job.key]:
                 record(student)
-            for job, result in finished:
-                if isinstance(result, Exception):
-                    failed_jobs[job.key] = f"execution failed: {type(result).__name__}: {result}"[:300]
-                else:
-                    cache.put(result)
-                bar.update(1)
-                for student in waiting[job.key]:
-                    record(student)
-            bar.close()
-    recording.close()
+        bar.close()
+        recording.close()
 
     ordered = [outcomes[s] for s in students if s in outcomes]
     log(summary_line(ordered, time.monotonic() - started))

@@ -412,8 +412,9 @@ def run_stock(root: str, students: list[str]) -> RunResult:
 def _phases(cache_dir: str, started: float, executing: float | None, ended: float) -> dict[str, float]:
     """Preflight / execution / recording seconds of one grade_batch run (wall clock, time.time()).
 
-    Execution starts when grade_batch announces it and ends with the last result written to the
-    execution cache; recording (nbgrader autograde, one student at a time) is the rest."""
+    "preflight" ends when grade_batch announces the execution (jobs already run during preflight, so
+    it includes some execution); "execution" ends with the last result written to the execution
+    cache; "recording" (nbgrader autograde, one student at a time, also overlapping) is the rest."""
     if executing is None:
         return {}
     written = [os.path.getmtime(os.path.join(d, f)) for d, _, files in os.walk(cache_dir)

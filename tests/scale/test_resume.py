@@ -167,7 +167,7 @@ class _LostWorkers:
     """An executor whose every job fails (a worker that vanished)."""
 
     def __init__(self, workers, scheduler=None):
-        pass
+        self.jobs = []
 
     def __enter__(self):
         return self
@@ -175,8 +175,11 @@ class _LostWorkers:
     def __exit__(self, *exc):
         return False
 
-    def run(self, job_list):
-        for job in job_list:
+    def submit(self, job):
+        self.jobs.append(job)
+
+    def finished(self):
+        for job in self.jobs:
             yield job, RuntimeError("worker lost")
 
 
