@@ -60,7 +60,7 @@ test-fast: setup
 release: setup
 	$(PY) -m grader release
 
-## grade       autograde every notebook under submitted/<student>/09_spatial/ (WORKERS=n, default: all cores)
+## grade       autograde every notebook under submitted/<student>/09_spatial/ (WORKERS=n, default: cores + 1)
 grade: setup sysdeps-sandbox
 	$(PY) -m grader grade $(if $(WORKERS),--workers $(WORKERS),)
 

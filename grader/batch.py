@@ -8,7 +8,7 @@
    and compute its execution key (grader.jobs).  Submissions whose state says
    they were graded from exactly these files by this grader are skipped.
 3. *Execute* the jobs whose results are not cached yet: in a local process pool
-   (default: one worker per core) or on a Dask cluster (``scheduler``); each
+   (default: one worker per core, plus one) or on a Dask cluster (``scheduler``); each
    job starts as soon as preflight has planned it.
 4. *Record*: ``nbgrader autograde`` per student, one at a time, which finds the
    cached execution and writes the gradebook (the only writer).  Recording
@@ -214,6 +214,17 @@ def complete_submissions(db_url: str, assignment: str) -> set[str]:
     return {student for student, found in counts.items() if found == expected and student not in unscored}
 
 
+def default_workers() -> int:
+    """Parallel executions by default: one per core, plus one.
+
+    A sandboxed kernel is often idle (starting up, waiting on the grader's calls, or in student
+    code that sleeps until its time limit), so one extra worker keeps every core busy (measured
+    with ``python -m grader bench``).  Time limits are wall-clock: a CPU-bound kernel still gets
+    at least cores/(cores+1) of a core, and the limits are far above what correct work needs.
+    """
+    return (os.cpu_count() or 1) + 1
+
+
 def _die_with_parent() -> None:
     """Pool workers (and through them the sandboxes) end when the coordinator is killed."""
     try:
@@ -283,7 +294,7 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
                 log=print) -> list[Outcome]:
     paths = Paths(root)
     assignment = paths.assignment
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     config = course.load_config(root)
     check_gradebook_url(config.CourseDirectory.db_url)
     course.ensure_gradebook(root)
