@@ -240,13 +240,11 @@ def run_suite(names: list[str] | None = None, workers: int | None = None, root: 
         log(f"scratch course: {scratch}; grading {len(students)} attacks and {len(GOOD)} good submissions")
         outcomes = {o.student: o for o in batch.grade_batch(scratch, workers=workers, progress=progress, log=note)}
         scores = course.cell_scores(scratch)
-        maxima = {c: m for c, m in course.max_scores(scratch).items() if c.startswith("test_")}
+        maxima = course.autograded_maxima(scratch)
         max_total = sum(maxima.values())
 
         def score(student):
-            row = scores.get(student, {})
-            return (sum(row.get(c) or 0 for c in maxima),
-                    tuple(c for c in maxima if (row.get(c) or 0) < maxima[c]))
+            return course.autograded_points(scores.get(student, {}), maxima)
 
         blank_total, _ = score(BLANK)
         results, probes = {}, {}
@@ -262,16 +260,20 @@ def run_suite(names: list[str] | None = None, workers: int | None = None, root: 
             problems = _check(attack, o, total, lost, blank_total, max_total)
             problems += _probe_problems(attack, probes[student], targets, listener)
             results[student] = Result(student, attack.expect, o.status, total, lost, o.reasons, problems, o.seconds)
+        # what the host saw, charged to the attack that aimed at it
+        student_of = {name: student for student, name in students.items()}
         if "network" in names and listener.accepted:
-            results["attack_network"].problems.append(
+            results[student_of["network"]].problems.append(
                 f"the host's listener accepted {listener.accepted} connections during grading")
         if "symlink_swap" in names:
             st = os.stat(targets.canary)
-            if (st.st_uid, st.st_gid) != (0, 0) or open(targets.canary).read() != "canary\n":
-                results["attack_symlink_swap"].problems.append(
-                    f"the canary file changed: owner {st.st_uid}:{st.st_gid}")
+            with open(targets.canary, encoding="utf-8") as fh:
+                unchanged = fh.read() == "canary\n"
+            if (st.st_uid, st.st_gid) != (0, 0) or not unchanged:
+                results[student_of["symlink_swap"]].problems.append(
+                    f"the canary file changed: owner {st.st_uid}:{st.st_gid}, content unchanged: {unchanged}")
         if "pickle_agent" in names and os.path.exists(targets.pwned):
-            results["attack_pickle_agent"].problems.append("the pickled object ran code in the grader")
+            results[student_of["pickle_agent"]].problems.append("the pickled object ran code in the grader")
         summary = next((l for l in reversed(lines) if " graded (" in l), "")
         return SuiteReport(scratch, results, blank_total, max_total, time.monotonic() - started, summary, probes)
     finally:

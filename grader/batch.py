@@ -112,17 +112,22 @@ def write_state(paths: Paths, outcome: Outcome, submission_key: str) -> None:
     os.replace(tmp, paths.state_file(outcome.student))
 
 
+def outcome_from_state(state: dict) -> Outcome:
+    """The Outcome a state file records (its other keys are the state's own)."""
+    fields = {f.name for f in dataclasses.fields(Outcome)}
+    return Outcome(**{k: v for k, v in state.items() if k in fields})
+
+
 def all_outcomes(root: str = course.ROOT) -> list[Outcome]:
     """The last recorded outcome of every student (for reports and summaries)."""
     paths = Paths(root)
-    fields = {f.name for f in dataclasses.fields(Outcome)}
     out = []
     if os.path.isdir(paths.state):
         for name in sorted(os.listdir(paths.state)):
             if name.endswith(".json"):
                 state = read_state(paths, name[:-5])
                 if state:
-                    out.append(Outcome(**{k: v for k, v in state.items() if k in fields}))
+                    out.append(outcome_from_state(state))
     return out
 
 
@@ -309,14 +314,13 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
 
     outcomes: dict[str, Outcome] = {}
     planned: dict[str, tuple[str, str, list[str]]] = {}   # student -> (submission key, execution key, notes)
-    job_list: list[jobs.ExecutionJob] = []
     cache = jobs.ResultCache(paths.cache)
     sanitizer = _sanitizer(config, coursedir)
     started = time.monotonic()
     complete = complete_submissions(db_url, assignment) if not force else set()
     lost: list[str] = []   # graded before, but the gradebook or autograded/ no longer has them
 
-    # execution jobs: submitted as preflight plans them; key -> students waiting for that execution
+    # execution jobs, submitted as preflight plans them: execution key -> students waiting for its result
     waiting: dict[str, list[str]] = {}
     executor = None
     with contextlib.ExitStack() as stack:
@@ -328,8 +332,7 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
             if not force and state and state.get("submission_key") == submission_key:
                 autograded_nb = os.path.join(root, "autograded", student, assignment, f"{assignment}.ipynb")
                 if student in complete and (state.get("status") == "failed" or os.path.isfile(autograded_nb)):
-                    fields = {f.name for f in dataclasses.fields(Outcome)}
-                    outcomes[student] = Outcome(**{k: v for k, v in state.items() if k in fields})
+                    outcomes[student] = outcome_from_state(state)
                     outcomes[student].skipped = True
                     continue
                 lost.append(student)
@@ -359,7 +362,6 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
                 if executor is None:   # execution starts with the first job, while preflight goes on
                     executor = stack.enter_context(Executor(workers, scheduler))
                 executor.submit(job)
-                job_list.append(job)
                 waiting[key] = []
 
         if lost:
@@ -383,10 +385,10 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
             record_path = os.path.join(root, "autograded", student, assignment, f"{assignment}.grading.json")
             if result.get("success") and os.path.exists(record_path):
                 with open(record_path, encoding="utf-8") as fh:
-                    record = GradingRecord.from_json(fh.read())
-                outcomes[student] = Outcome(student, record.status, record.reasons,
+                    grading = GradingRecord.from_json(fh.read())
+                outcomes[student] = Outcome(student, grading.status, grading.reasons,
                                             _total_score(db_url, student, assignment), max_score,
-                                            record.seconds, record.key, notes)
+                                            grading.seconds, grading.key, notes)
             else:
                 log_tail = (result.get("error") or result.get("log") or "no log")[-300:].strip()
                 outcomes[student] = Outcome(student, "failed", [f"nbgrader autograde failed: {log_tail}"],
@@ -401,10 +403,10 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
         for student in sorted(planned):
             key = planned[student][1]
             (waiting[key] if key in waiting else ready).append(student)
-        if job_list:
-            where = f"Dask scheduler {scheduler}" if scheduler else f"{min(workers, len(job_list))} local workers"
-            log(f"executing {len(job_list)} notebooks on {where}")
-        bar = tqdm(total=len(job_list), desc="executing", unit="nb", disable=not progress or not job_list)
+        if waiting:
+            where = f"Dask scheduler {scheduler}" if scheduler else f"{min(workers, len(waiting))} local workers"
+            log(f"executing {len(waiting)} notebooks on {where}")
+        bar = tqdm(total=len(waiting), desc="executing", unit="nb", disable=not progress or not waiting)
         for student in ready:
             record(student)
         for job, result in (executor.finished() if executor is not None else ()):

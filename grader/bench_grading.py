@@ -113,12 +113,11 @@ class Kind:
         return self.name + (f" (on {self.base})" if self.base else "")
 
     def expected_score(self, maxima: dict[str, float]) -> float | None:
-        """Autograded points it must get; None: it must fail with a reason."""
-        auto = {c: m for c, m in maxima.items() if c.startswith("test_")}
+        """Autograded points it must get (``maxima``: course.autograded_maxima); None: it must fail with a reason."""
         if self.kind in ("correct", "runaway"):
-            return sum(auto.values())
+            return sum(maxima.values())
         if self.kind == "buggy":
-            return sum(m for c, m in auto.items() if c not in MUTANTS[self.name].fails)
+            return sum(m for c, m in maxima.items() if c not in MUTANTS[self.name].fails)
         if self.kind == "blank":
             return 0.0
         return None
@@ -194,9 +193,7 @@ def build_submission(root: str, sample: Sample, release_nb, source_nb) -> str:
     first = next(c for c in nb.cells if c.cell_type == "code" and utils.is_solution(c))
     first.source = f"# synthetic submission of {sample.student}\n" + first.source
     if kind.kind == "runaway":
-        setup = next(i for i, c in enumerate(nb.cells)
-                     if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "setup")
-        nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(RUNAWAY_CELLS[kind.name]))
+        nb.cells.insert(sample_cells.cell_index(nb, "setup") + 1, nbformat.v4.new_code_cell(RUNAWAY_CELLS[kind.name]))
     release_dir = os.path.join(root, "release", ASSIGNMENT)
     dest = sample_cells.write_submission(root, ASSIGNMENT, sample.student, nb, release_dir)
     if kind.kind == "broken":
@@ -345,13 +342,9 @@ class RunResult:
         return max(self.seconds.values(), default=0.0)
 
 
-def auto_cells(root: str) -> list[str]:
-    return [c for c in course.max_scores(root) if c.startswith("test_")]
-
-
 def check_rows(root: str, students: list[str], failures: dict[str, str]) -> tuple[Rows, dict]:
     """Every student: a complete gradebook row, or a failure with a reason; also the autograded totals."""
-    cells = auto_cells(root)
+    cells = course.autograded_maxima(root)
     scores = course.cell_scores(root)
     rows, totals = Rows(), {}
     for student in students:
@@ -485,7 +478,8 @@ def run_isolation(root: str, styles: tuple[str, ...] = ("loops", "im2col"), repe
     students = {style: f"iso_{style}" for style in styles}
     write_plan(root, [Sample(students[s], Kind("correct", s)) for s in styles])
     stock, _ = stock_config(root)
-    full = sum(course.max_scores(root)[c] for c in auto_cells(root))
+    maxima = course.autograded_maxima(root)
+    full = sum(maxima.values())
     caches = tempfile.mkdtemp(prefix="caches-", dir=root)
 
     def grade(style: str, variant: str) -> Measured:
@@ -500,7 +494,7 @@ def run_isolation(root: str, styles: tuple[str, ...] = ("loops", "im2col"), repe
             result = _autograde(api, root, students[style])
         if not result.get("success"):
             raise RuntimeError(f"isolation run {variant}/{style} failed: {_failure_text(result)}")
-        total = sum(course.cell_scores(root)[students[style]].get(c) or 0 for c in auto_cells(root))
+        total, _ = course.autograded_points(course.cell_scores(root).get(students[style], {}), maxima)
         if total != full:
             raise RuntimeError(f"isolation run {variant}/{style}: {total:g} points, expected {full:g}")
         if variant != "stock" and not any(files for _, _, files in os.walk(config.TrustedExecute.cache_dir)):
@@ -621,7 +615,7 @@ def run_benchmark(n: int = 12, workers: int | None = None, keep: str | None = No
     if "stock" in variants or isolation:
         log(f"   stock run keeps {', '.join(s + '.*' for s in KEPT_SECTIONS)} of the course config; "
             f"drops {', '.join(dropped)}")
-    maxima = course.max_scores(template)
+    maxima = course.autograded_maxima(template)
 
     result = BenchResult(base, plan, limits, {}, {}, {}, {}, {}, {})
     if scale:

@@ -140,3 +140,23 @@ def max_scores(root: str = ROOT) -> dict[str, float]:
     with Gradebook(config.CourseDirectory.db_url) as gb:
         nb = gb.find_notebook(ASSIGNMENT, ASSIGNMENT)
         return {cell.name: cell.max_score for cell in nb.grade_cells}
+
+
+def is_autograded(grade_id: str) -> bool:
+    """The test cells (``test_*``) are autograded; the other graded cells (written answers) are graded by hand."""
+    return grade_id.startswith("test_")
+
+
+def autograded_maxima(root: str = ROOT) -> dict[str, float]:
+    """grade id -> points of every autograded cell."""
+    return {cell: points for cell, points in max_scores(root).items() if is_autograded(cell)}
+
+
+def autograded_points(row: dict[str, float | None], maxima: dict[str, float]) -> tuple[float, tuple[str, ...]]:
+    """A student's autograded total and the cells that lost points.
+
+    ``row`` is the student's entry of :func:`cell_scores` (empty when nothing was recorded);
+    ``maxima`` is :func:`autograded_maxima`.
+    """
+    got = {cell: row.get(cell) or 0 for cell in maxima}
+    return sum(got.values()), tuple(cell for cell, points in maxima.items() if got[cell] < points)

@@ -398,11 +398,10 @@ def run_pipeline(mutants: list[str] | None = None, styles: list[str] | None = No
             for o in batch.grade_batch(scratch, students=rest, workers=workers, progress=progress, log=log):
                 outcomes[o.student] = o
         scores = course.cell_scores(scratch)
-        maxima = {c: m for c, m in course.max_scores(scratch).items() if c.startswith("test_")}
+        maxima = course.autograded_maxima(scratch)
         verdicts, alternatives, failures = [], [], {}
         for student, (kind, name) in written.items():
-            row = scores.get(student, {})
-            lost = tuple(c for c in maxima if (row.get(c) or 0) < maxima[c])
+            score, lost = course.autograded_points(scores.get(student, {}), maxima)
             outcome = outcomes.get(student)
             status = outcome.status if outcome else "not graded"
             errors, visible_lost = _cell_reports(scratch, student)
@@ -411,7 +410,6 @@ def run_pipeline(mutants: list[str] | None = None, styles: list[str] | None = No
             if kind == "mutant":
                 verdicts.append(Verdict(BY_NAME[name], lost, status, visible_lost))
             else:
-                score = sum(row.get(c) or 0 for c in maxima)
                 alternatives.append(AlternativeResult(name, score, sum(maxima.values()), lost, status,
                                                       outcome.seconds if outcome else None))
         order = {n: i for i, n in enumerate(mutants)}

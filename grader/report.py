@@ -79,10 +79,10 @@ def gather(root: str = course.ROOT) -> ReportData:
             f"{os.path.join(root, 'submitted')} wait to be graded")
     maxima = course.max_scores(root)
     scores = course.cell_scores(root)
-    auto = {c: p for c, p in maxima.items() if c.startswith("test_")}
+    auto = {c: p for c, p in maxima.items() if course.is_autograded(c)}
 
     graded = [o for o in outcomes if o.status != "failed"]
-    totals = {o.student: float(sum(scores.get(o.student, {}).get(c) or 0 for c in auto)) for o in graded}
+    totals = {o.student: float(course.autograded_points(scores.get(o.student, {}), auto)[0]) for o in graded}
     max_auto = float(sum(auto.values()))
     edges, counts = histogram(list(totals.values()), max_auto)
 

@@ -20,7 +20,7 @@ from typing import Callable
 
 import nbformat
 
-from .cells import build_notebook, read_style, write_submission
+from .cells import build_notebook, cell_index, read_style, write_submission
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,14 +39,6 @@ class Attack:
 
 def _code(source: str):
     return nbformat.v4.new_code_cell(source)
-
-
-def _grade_id(cell) -> str:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-
-
-def _index(nb, grade_id: str) -> int:
-    return next(i for i, c in enumerate(nb.cells) if _grade_id(c) == grade_id)
 
 
 # ------------------------------------------------------------------ tampering
@@ -179,13 +171,11 @@ import numpy as np
 import spatial_checks.agent as agent
 class Evil:
     def __reduce__(self):
-        import os
         return (open, (__PWNED__, "w"))  # would create the file if the grader unpickled it
 def handle(payload, arrays, student):
     return {"ok": True, "result": {"$a": "a0"}}, {"a0": np.array([Evil()], dtype=object)}
 agent.handle = handle
 import spatial_checks.protocol as protocol
-_pack = protocol.pack
 def pack(payload, arrays):
     import io, json, struct
     body = json.dumps(payload).encode()
@@ -227,7 +217,6 @@ OS_EXIT = "import os\nos._exit(1)\n"
 SEGFAULT = "import ctypes\nctypes.string_at(0)\n"
 ABORT_IN_FORWARD = """\
 import os
-_original_forward = Conv2d.forward
 def forward(self, x):
     os._exit(9)
 Conv2d.forward = forward
@@ -242,42 +231,42 @@ MaxPool2d.forward = forward
 
 # ------------------------------------------------------------------ structural edits
 def delete_test_cell(nb):
-    del nb.cells[_index(nb, "test_conv2d_forward")]
+    del nb.cells[cell_index(nb, "test_conv2d_forward")]
     return nb
 
 
 def delete_solution_cell(nb):
-    del nb.cells[_index(nb, "flatten")]
+    del nb.cells[cell_index(nb, "flatten")]
     return nb
 
 
 def edit_locked_cells(nb):
-    nb.cells[_index(nb, "test_conv2d_forward")].source = "pass  # tests removed by the student"
-    nb.cells[_index(nb, "setup")].source += "\nnp.random.seed = None\n"
+    nb.cells[cell_index(nb, "test_conv2d_forward")].source = "pass  # tests removed by the student"
+    nb.cells[cell_index(nb, "setup")].source += "\nnp.random.seed = None\n"
     return nb
 
 
 def duplicate_cells(nb):
-    i = _index(nb, "test_conv2d_init")
+    i = cell_index(nb, "test_conv2d_init")
     nb.cells.insert(i + 1, copy.deepcopy(nb.cells[i]))
-    j = _index(nb, "conv2d_layer")
+    j = cell_index(nb, "conv2d_layer")
     nb.cells.insert(j + 1, copy.deepcopy(nb.cells[j]))
     return nb
 
 
 def reorder_cells(nb):
     # the Flatten test moved above every definition: it now runs before Flatten exists
-    cell = nb.cells.pop(_index(nb, "test_flatten"))
-    nb.cells.insert(_index(nb, "setup") + 1, cell)
+    cell = nb.cells.pop(cell_index(nb, "test_flatten"))
+    nb.cells.insert(cell_index(nb, "setup") + 1, cell)
     # and two independent solution cells swapped
-    a, b = _index(nb, "receptive_field"), _index(nb, "conv_output_size")
+    a, b = cell_index(nb, "receptive_field"), cell_index(nb, "conv_output_size")
     nb.cells[a], nb.cells[b] = nb.cells[b], nb.cells[a]
     return nb
 
 
 def rename_grade_ids(nb):
-    nb.cells[_index(nb, "test_conv2d_backward")].metadata.nbgrader["grade_id"] = "my_test"
-    nb.cells[_index(nb, "test_flatten")].metadata.nbgrader["points"] = 100
+    nb.cells[cell_index(nb, "test_conv2d_backward")].metadata.nbgrader["grade_id"] = "my_test"
+    nb.cells[cell_index(nb, "test_flatten")].metadata.nbgrader["points"] = 100
     return nb
 
 
@@ -290,7 +279,7 @@ def fake_grade_cell(nb):
 
 
 def huge_stored_output(nb):
-    cell = nb.cells[_index(nb, "setup")]
+    cell = nb.cells[cell_index(nb, "setup")]
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (30 * 1024 ** 2))]
     return nb
 
@@ -334,11 +323,6 @@ def not_a_notebook_schema(dest, nb):
 def no_notebook(dest, nb):
     os.remove(os.path.join(dest, "09_spatial.ipynb"))
 
-
-ALL_CELLS = ("test_conv_output_size", "test_receptive_field", "test_conv2d_init", "test_conv2d_forward",
-             "test_conv2d_backward", "test_maxpool2d_forward", "test_maxpool2d_backward",
-             "test_avgpool2d_forward", "test_avgpool2d_backward", "test_flatten", "test_simplecnn_structure",
-             "test_simplecnn_forward", "test_simplecnn_training")
 
 CATALOG: list[Attack] = [
     # tampering: never more than the blank release
@@ -456,12 +440,12 @@ def build(attack: Attack, root: str, release_nb, source_nb, release_dir: str, st
     targets = targets or ProbeTargets.for_course(root)
     nb = copy.deepcopy(release_nb) if attack.base == "blank" else \
         build_notebook(release_nb, read_style(attack.base, source_nb))
-    insert_at = _index(nb, "setup") + 1
+    insert_at = cell_index(nb, "setup") + 1
     for i, source in enumerate(attack.cells):
         nb.cells.insert(insert_at + i, _code(targets.fill(source)))
     for source in attack.at_end:
         if attack.after:
-            nb.cells.insert(_index(nb, attack.after) + 1, _code(targets.fill(source)))
+            nb.cells.insert(cell_index(nb, attack.after) + 1, _code(targets.fill(source)))
         else:
             nb.cells.append(_code(targets.fill(source)))
     if attack.edit:

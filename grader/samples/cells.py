@@ -23,6 +23,14 @@ def solution_cells(nb) -> dict[str, str]:
     return cells
 
 
+def cell_index(nb, grade_id: str) -> int:
+    """Position of the cell with nbgrader grade id ``grade_id``; ValueError when there is none."""
+    for i, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            return i
+    raise ValueError(f"no cell with grade id {grade_id!r} in the notebook")
+
+
 def style_names() -> list[str]:
     return sorted(os.path.splitext(f)[0] for f in os.listdir(STYLES_DIR) if f.endswith(".py") and f[0] != "_")
 
