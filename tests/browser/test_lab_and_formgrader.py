@@ -35,10 +35,11 @@ from playwright.sync_api import sync_playwright
 
 from grader import course, lab
 
+from ..conftest import REPO as REPO_DIR, make_course_copy
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "artifacts" / "browser"
+ARTIFACTS = Path(REPO_DIR) / "artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -83,12 +84,7 @@ def env(workdir) -> dict:
 @pytest.fixture(scope="module")
 def course_root(workdir) -> Path:
     """source/, release/ and nbgrader_config.py copied (symlinks into grader/public resolved)."""
-    root = workdir / "course"
-    root.mkdir()
-    for name in ("source", "release"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    return root
+    return Path(make_course_copy(str(workdir / "course")))
 
 
 @pytest.fixture(scope="module")

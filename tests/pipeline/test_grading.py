@@ -91,9 +91,9 @@ def test_the_demo_prints_one_row_per_student_with_total_and_status(demo_course):
 
 
 def test_grades_csv_export(demo_course):
+    """The demo's export step wrote grades.csv (nbgrader's CSV export) with every student's scores."""
     root, students, _, _ = demo_course
-    path = course.export(root, os.path.join(root, "grades.csv"))
-    with open(path, newline="") as fh:
+    with open(os.path.join(root, "grades.csv"), newline="") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
     assert set(rows) == set(students)
     assert float(rows["alice_loops"]["raw_score"]) == 44.0
@@ -121,8 +121,8 @@ TRUSTED_MARKS = ["hidden_checks", "/grader/", "tinytorch_ref", "conv_forward_gri
 
 
 def test_feedback_shows_no_hidden_test_source_and_no_grader_traceback(demo_course):
+    """The feedback pages the demo's feedback step wrote (nbgrader generate_feedback)."""
     root, students, _, _ = demo_course
-    course.feedback(root)
     secrets = hidden_lines(root)
     assert len(secrets) == 13
     code_lines = hidden_code_lines()

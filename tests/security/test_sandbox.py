@@ -40,6 +40,8 @@ def test_the_kernel_command_isolates_and_limits():
         assert f"--reuid={box.uid}" in cmd and box.uid >= policy.first_uid and "--no-new-privs" in cmd
         assert [a for a in cmd if a.startswith(("--as=", "--nproc="))] == [f"--as={2 ** 30}", "--nproc=32"]
         bound = [cmd[i + 1] for i, a in enumerate(cmd) if a in ("--bind", "--ro-bind")]
+        # what it needs is bound (the scratch and I/O directories, the Python environment), the course is not
+        assert {box.work, box.io, *sandbox._python_roots()} <= set(bound), bound
         assert not any(p == REPO or p.startswith(REPO + os.sep) and ".venv" not in p for p in bound), bound
         assert cmd[-3:] == ["python", "-m", "ipykernel_launcher"]
         assert box.disk_bounded and mounted(box.root)
@@ -51,6 +53,7 @@ def test_files_that_would_escape_the_scratch_directory_are_dropped():
     with Sandbox(SandboxPolicy(), {"../escape.txt": b"x", "a/../../escape2.txt": b"y", "ok.txt": b"z"}) as box:
         assert sorted(os.listdir(box.work)) == [".config", "ok.txt"]
         assert not os.path.exists(os.path.join(box.root, "escape.txt"))
+        assert not os.path.exists(os.path.join(box.root, "escape2.txt"))
 
 
 def test_missing_bubblewrap_refuses_to_grade(monkeypatch):
