@@ -78,11 +78,15 @@ def test_the_kill_rate_and_the_tables(report):
     text = mutation.summary(report.verdicts, report.alternatives, report.loops_seconds, report.failures,
                             report.loops_attempts, report.load)
     assert "kill rate: 79/79 = 100.0% of the non-equivalent mutants" in text and "survivors: none" in text
-    assert text.count(" killed") == 79 and text.count(" equivalent") >= 3
+    assert text.count(" killed") == 79 and "EQUIVALENT BUT LOST POINTS" not in text
+    assert [v.verdict for v in report.verdicts].count("equivalent") == 82 - 79
 
 
 def test_the_explicit_loops_submission_was_timed_alone(report):
     # the time itself is a benchmark figure that `make mutants` prints against its bar, not a test assertion
     assert report.loops_attempts and report.loops_seconds == min(report.loops_attempts) > 0
+    # re-timed only while over the bar, at most TIMING_ATTEMPTS times
+    assert len(report.loops_attempts) <= mutation.TIMING_ATTEMPTS
+    assert all(a > mutation.LOOPS_SECONDS_BAR for a in report.loops_attempts[:-1])
     text = mutation.summary([], [], report.loops_seconds, attempts=report.loops_attempts, load=report.load)
     assert f"was autograded in {report.loops_seconds:.1f} s" in text

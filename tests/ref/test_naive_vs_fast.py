@@ -102,10 +102,15 @@ def test_fast_does_not_modify_its_inputs(rng):
 
 
 # fast runs the convolution a chunk of images at a time (CHUNK_BYTES of columns); force small
-# chunks so that every case also runs with several chunks, and with a last chunk that is smaller
-@pytest.mark.parametrize("images", [1, 2, 3])
-@pytest.mark.parametrize("case", CONV_CASES + CONV_CASES_FAST, ids=conv_case_id)
-def test_conv2d_fast_in_chunks(images, case, rng, monkeypatch):
+# chunks so that every case also runs in several chunks: one image each, and (batch > 2) chunks of
+# all images but one, so that the last chunk is smaller than the others (buffers reused part-filled)
+CHUNKED = [pytest.param(case, images, id=f"{conv_case_id(case)}-chunks-of-{images}")
+           for case in CONV_CASES + CONV_CASES_FAST for images in sorted({1, max(1, case[0] - 1)})]
+
+
+@pytest.mark.parametrize("case, images", CHUNKED)
+def test_conv2d_fast_in_chunks(case, images, rng, monkeypatch):
+    assert case[0] > images   # several chunks
     monkeypatch.setattr(fast, "_images_per_chunk", lambda n_batch, bytes_per_image: min(n_batch, images))
     test_conv2d_naive_and_fast_agree(case, rng)
 
