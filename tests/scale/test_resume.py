@@ -26,7 +26,7 @@ SUMMARY = re.compile(r"^(\d+) graded \((\d+) with incidents\), (\d+) failed, (\d
 
 
 def _states(root):
-    return {os.path.basename(p)[:-5] for p in glob.glob(os.path.join(root, ".grading", "state", ASSIGNMENT, "*.json"))}
+    return {os.path.basename(p)[:-5] for p in glob.glob(os.path.join(batch.Paths(root).state, "*.json"))}
 
 
 def _autograded(root):
@@ -37,21 +37,21 @@ def _autograded(root):
 
 def _cached(root):
     """Executions in the content-addressed cache (written atomically: a file is a finished execution)."""
-    return glob.glob(os.path.join(root, ".grading", "cache", "*", "*.json"))
+    return glob.glob(os.path.join(batch.Paths(root).cache, "*", "*.json"))
 
 
 def _mtimes(paths):
     return {p: os.stat(p).st_mtime_ns for p in paths}
 
 
-def _cli(root, **kwargs):
+def _cli(root):
     """`python -m grader grade --workers 1` in the course directory (its own copy of the package: the CLI
     grades the course it is installed in)."""
     cmd = [sys.executable, "-m", "grader", "grade", "--workers", "1"]
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
                PYTHONUNBUFFERED="1")
     env.pop("NBGRADER_DB_URL", None)
-    return cmd, dict(cwd=root, env=env, **kwargs)
+    return cmd, dict(cwd=root, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,7 @@ def resumed(tmp_path_factory):
         facts["killed_log"] = fh.read()
     assert proc.returncode == -signal.SIGKILL, "the batch ended before it could be killed:\n" + facts["killed_log"]
     facts["states"], facts["interrupted"] = _states(root), _autograded(root) - _states(root)
-    facts["state_mtimes"] = _mtimes(os.path.join(root, ".grading", "state", ASSIGNMENT, f"{s}.json")
-                                    for s in facts["states"])
+    facts["state_mtimes"] = _mtimes(batch.Paths(root).state_file(s) for s in facts["states"])
     facts["rows_after_kill"] = gradebook_rows(course.load_config(root).CourseDirectory.db_url)
     for _ in range(100):  # the whole process group (pool worker included) is gone
         try:

@@ -63,8 +63,11 @@ def test_tampering_scores_no_more_than_the_blank_release(suite, name):
 def test_a_correct_solution_survives_the_disturbance_with_full_marks(suite, name):
     r = result(suite, name)
     assert r.total == suite.max_total, (r.lost, r.reasons)
-    for reason in attacks.BY_NAME[name].reasons:  # the limit that was hit is on the record
+    declared = attacks.BY_NAME[name].reasons
+    for reason in declared:  # the limit that was hit is on the record
         assert reason in r.reasons, r.reasons
+    # a disturbance that hits no limit leaves no incident either
+    assert r.status == ("graded_with_incidents" if declared else "graded"), (r.status, r.reasons)
     assert r.ok, r.problems
 
 
@@ -101,7 +104,8 @@ def test_the_secrets_probe_saw_nothing(suite):
 
 def test_the_network_probe_reached_nothing(suite):
     seen = suite.probes["attack_network"]["network"]
-    assert len(seen) == 4 and "CONNECTED" not in seen.values(), seen
+    assert sorted(where.rsplit(":", 1)[0] for where in seen) == ["1.1.1.1", "127.0.0.1", "localhost", "pypi.org"]
+    assert "CONNECTED" not in seen.values(), seen
     assert result(suite, "network").ok  # includes: the host's listener accepted no connection
 
 
@@ -120,7 +124,8 @@ def test_every_submission_has_a_row_or_a_failure_record(suite):
     outcomes = {o.student: o for o in batch.all_outcomes(suite.root)}
     rows = course.cell_scores(suite.root)
     assert set(outcomes) == set(suite.results) == set(rows)
-    assert all(o.status == "failed" for o in outcomes.values() if not o.status.startswith("graded"))
+    assert {o.status for o in outcomes.values()} <= {"graded", "graded_with_incidents", "failed"}
+    assert sorted(s for s, o in outcomes.items() if o.status == "failed") == sorted(f"attack_{n}" for n in UNGRADABLE)
     assert suite.summary.startswith("41 graded (")
     assert ", 5 failed, 0 skipped" in suite.summary
 
