@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from grader import batch, course, demo
@@ -13,3 +15,15 @@ def demo_course(tmp_path_factory):
     root = make_course_copy(str(tmp_path_factory.mktemp("demo") / "course"))
     table = demo.run_demo(root, workers=2, progress=False)
     return root, course.submitted_students(root), {o.student: o for o in batch.all_outcomes(root)}, table
+
+
+@pytest.fixture()
+def demo_course_copy(demo_course, tmp_path):
+    """A private copy of the graded demo course, for tests that regrade or re-autograde it.
+
+    The session-wide course stays as ``make demo`` left it, so the tests that read it
+    do not depend on which tests ran before them.
+    """
+    root = str(tmp_path / "course")
+    shutil.copytree(demo_course[0], root, symlinks=True)
+    return root

@@ -158,9 +158,10 @@ def test_graded_cell_outputs_carry_no_traceback_or_hidden_code(demo_course):
             assert not any(line in text for line in code_lines)
 
 
-def test_regrading_from_scratch_gives_identical_scores(demo_course):
-    root, students, _, _ = demo_course
-    before = course.cell_scores(root)
+def test_regrading_from_scratch_gives_identical_scores(demo_course, demo_course_copy):
+    root = demo_course_copy
+    before = course.cell_scores(demo_course[0])
+    assert course.cell_scores(root) == before      # the copy starts with the demo's gradebook
     shutil.rmtree(os.path.join(root, ".grading"))  # no cache, no state: execute everything again
     batch.grade_batch(root, workers=2, progress=False)
     assert course.cell_scores(root) == before
@@ -172,8 +173,8 @@ def test_rerunning_a_finished_batch_does_no_work(demo_course):
     assert [o.student for o in outcomes] == students and all(o.skipped for o in outcomes)
 
 
-def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course):
-    root, _, _, _ = demo_course
+def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course_copy):
+    root = demo_course_copy
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     result = subprocess.run(["nbgrader", "autograde", ASSIGNMENT, "--student", "frank_avgpool_div4", "--force"],
                             cwd=root, env=env, capture_output=True, text=True, timeout=300)

@@ -24,8 +24,12 @@ def leaves(arrays):
     return [Tensor(a.copy(), requires_grad=True) for a in arrays], [to_torch(a, True) for a in arrays]
 
 
-def check_against_torch(fn, torch_fn, arrays, rng):
-    """Forward values, then gradients of every input for a random upstream gradient."""
+def check_against_torch(fn, torch_fn, arrays, rng, params=()):
+    """Forward values, then gradients of every input for a random upstream gradient.
+
+    ``params``: further ``(name, tinytorch Tensor, torch tensor)`` leaves the two
+    functions close over (a layer's weights), whose gradients are compared too.
+    """
     tiny_in, torch_in = leaves(arrays)
     out, ref = fn(*tiny_in), torch_fn(*torch_in)
     assert out.shape == tuple(ref.shape)
@@ -36,6 +40,9 @@ def check_against_torch(fn, torch_fn, arrays, rng):
     for i, (t, r) in enumerate(zip(tiny_in, torch_in)):
         assert t.grad is not None and t.grad.shape == t.shape, f"grad of input {i}"
         assert_close(t.grad, r.grad.numpy(), f"grad of input {i}", TOL)
+    for name, t, r in params:
+        assert t.grad is not None, name
+        assert_close(t.grad, r.grad.numpy(), name, TOL)
 
 
 def inputs(shapes, rng, positive=False):
@@ -289,17 +296,9 @@ def test_custom_function_accepts_arrays_and_returns_a_graph_tensor():
 @pytest.mark.parametrize("bias", [True, False])
 def test_custom_function_with_optional_input(bias, rng):
     x, w, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
-    tiny_in, torch_in = leaves([x, w, b])
-    out = ScaledAffine(0.5)(tiny_in[0], tiny_in[1], tiny_in[2] if bias else None)
-    ref = 0.5 * (torch_in[0] @ torch_in[1]) + (torch_in[2] if bias else 0.0)
-    assert_close(out.data, ref.detach().numpy(), "forward", TOL)
-    g = rng.standard_normal(out.shape)
-    out.backward(g)
-    ref.backward(to_torch(g))
-    assert_close(tiny_in[0].grad, torch_in[0].grad.numpy(), "dx", TOL)
-    assert_close(tiny_in[1].grad, torch_in[1].grad.numpy(), "dw", TOL)
-    if bias:
-        assert_close(tiny_in[2].grad, torch_in[2].grad.numpy(), "db", TOL)
+    check_against_torch(lambda x, w, *b: ScaledAffine(0.5)(x, w, b[0] if b else None),
+                        lambda x, w, *b: 0.5 * (x @ w) + (b[0] if b else 0.0),
+                        [x, w, b] if bias else [x, w], rng)
 
 
 def test_backward_may_return_none_and_extra_trailing_none():
@@ -375,19 +374,10 @@ def test_linear_uniform_init_scale():
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_matches_torch(x_shape, bias, rng):
     layer = Linear(4, 3, bias=bias)
-    x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
-    tx, tw = to_torch(x.data, True), to_torch(layer.weight.data, True)
+    tw = to_torch(layer.weight.data, True)
     tb = to_torch(layer.bias.data, True) if bias else None
-    out, ref = layer(x), F.linear(tx, tw.T, tb)
-    assert out.shape == tuple(ref.shape)
-    assert_close(out.data, ref.detach().numpy(), "forward", TOL)
-    g = rng.standard_normal(out.shape)
-    out.backward(g)
-    ref.backward(to_torch(g))
-    assert_close(x.grad, tx.grad.numpy(), "dx", TOL)
-    assert_close(layer.weight.grad, tw.grad.numpy(), "dweight", TOL)
-    if bias:
-        assert_close(layer.bias.grad, tb.grad.numpy(), "dbias", TOL)
+    params = [("dweight", layer.weight, tw)] + ([("dbias", layer.bias, tb)] if bias else [])
+    check_against_torch(layer, lambda tx: F.linear(tx, tw.T, tb), [rng.standard_normal(x_shape)], rng, params)
 
 
 def test_linear_rejects_bad_sizes_and_inputs():
