@@ -17,6 +17,14 @@ What is measured (float32, forward + backward, upstream gradient fixed and rando
   CPU time is the wall time minus the time the OS gave to other processes,
   so on a shared machine it is the steadier measure and the verdict uses
   it; with more threads the verdict uses wall clock;
+* the minor page faults per call of each side (median): a fault is the
+  kernel handing a fresh zeroed page to an allocation glibc's malloc served
+  with ``mmap``.  They depend on what ran before in the process.  Measured
+  with this module's conv2 case run on its own: torch took 2000-3000 faults
+  per call, and was 3-5 ms faster with none (``MALLOC_MMAP_THRESHOLD_`` and
+  ``MALLOC_TRIM_THRESHOLD_`` raised); ``fast`` took about 1000 and its time
+  did not change.  In this script conv1 runs first, and conv2 then sees no
+  faults on either side;
 * ``naive`` against ``fast`` on the same shapes, both at the same batch
   (default 64, as above; ``naive`` then takes about a minute in all, so it
   runs once, ``fast`` best of ``R``).
@@ -40,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -123,11 +132,15 @@ def _torch_runners(threads):
     return factory, torch.__version__
 
 
-def _time(fn) -> tuple[float, float]:
-    """(wall-clock seconds, process CPU seconds) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _time(fn) -> tuple[float, float, int]:
+    """(wall-clock seconds, process CPU seconds, minor page faults) of one call."""
+    faults, wall, cpu = _minor_faults(), time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu, _minor_faults() - faults
 
 
 def _fmt_ms(seconds: float) -> str:
@@ -170,11 +183,12 @@ def run(threads: int = 1, repeats: int = 15, naive_batch: int = 64, naive_repeat
         print(f"fast vs torch at batch {batch}: {repeats} alternating repeats after a warm-up; times in ms, "
               "best (median) wall clock")
         print("ratios = best fast / best torch, by wall clock and by process CPU time; with 1 thread CPU time is")
-        print("the wall time minus the time the OS spent running other processes, so the verdict uses it")
+        print("the wall time minus the time the OS spent running other processes, so the verdict uses it;")
+        print("faults = minor page faults per call (median), fast / torch")
         print(f"(verdict basis here: {basis})")
         print()
         header = (f"{'op':9s} {'shapes':34s} {'fast ms':>17s} {'torch ms':>17s} "
-                  f"{'wall':>6s} {'cpu':>6s}  target")
+                  f"{'wall':>6s} {'cpu':>6s} {'faults':>11s}  target")
         print(header)
         print("-" * len(header))
         for name, kind, x_shape, param in CASES:
@@ -191,8 +205,9 @@ def run(threads: int = 1, repeats: int = 15, naive_batch: int = 64, naive_repeat
                 else:
                     t_theirs.append(_time(theirs))
                     t_ours.append(_time(ours))
-            wall_ours, cpu_ours = zip(*t_ours)
-            wall_theirs, cpu_theirs = zip(*t_theirs)
+            wall_ours, cpu_ours, faults_ours = zip(*t_ours)
+            wall_theirs, cpu_theirs, faults_theirs = zip(*t_theirs)
+            faults = f"{statistics.median(faults_ours):.0f}/{statistics.median(faults_theirs):.0f}"
             ratio = {"wall": min(wall_ours) / min(wall_theirs), "cpu": min(cpu_ours) / min(cpu_theirs)}
             if kind == "conv":
                 verdict = f"<= {CONV_TARGET}x " + ("PASS" if ratio[basis] <= CONV_TARGET else "FAIL")
@@ -201,7 +216,7 @@ def run(threads: int = 1, repeats: int = 15, naive_batch: int = 64, naive_repeat
             print(f"{name:9s} {_describe(kind, x_shape, param):34s} "
                   f"{_fmt_ms(min(wall_ours))} ({statistics.median(wall_ours) * 1e3:6.1f}) "
                   f"{_fmt_ms(min(wall_theirs))} ({statistics.median(wall_theirs) * 1e3:6.1f}) "
-                  f"{ratio['wall']:6.2f} {ratio['cpu']:6.2f}  {verdict}")
+                  f"{ratio['wall']:6.2f} {ratio['cpu']:6.2f} {faults:>11s}  {verdict}")
 
         print()
         print(f"fast vs naive: both measured at batch {naive_batch}; "

@@ -1,5 +1,6 @@
 """Shape helpers, the package's exports, no torch at runtime, and the benchmark's report."""
 import os
+import re
 import subprocess
 import sys
 
@@ -60,3 +61,6 @@ def test_benchmark_prints_a_report_and_exits_0():
     for op in ("conv1", "conv2", "maxpool1", "maxpool2"):
         assert out.count(op) == 2, op          # one row in each table
     assert out.count("PASS") + out.count("FAIL") == 6   # 2 conv-vs-torch + 4 fast-vs-naive verdicts
+    rows = [line for line in out.splitlines() if re.match(r"(conv|maxpool)\d +x\(", line)]
+    assert len(rows) == 4                               # the fast-vs-torch table, with page faults fast/torch
+    assert all(re.search(r" \d+/\d+  ", row) for row in rows), rows
