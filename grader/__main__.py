@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     lab.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     lab.add_argument("--root", default=None, help="course directory to serve (default: this repository)")
     m = sub.add_parser("mutants", help="grade every mutant and correct alternative in a scratch course; kill table")
-    m.add_argument("--workers", type=int, default=None, help="parallel executions (default: cores + 1)")
+    m.add_argument("--workers", type=int, default=None,
+                   help="parallel executions (default: cores + 1; with --in-process, one per core)")
     m.add_argument("--only", action="append", metavar="MUTANT", help="grade only these mutants (repeatable)")
     m.add_argument("--style", action="append", metavar="STYLE", help="grade only these alternatives (repeatable)")
     m.add_argument("--keep", metavar="DIR", default=None, help="build the scratch course in DIR and keep it")

@@ -621,8 +621,9 @@ def run_benchmark(n: int = 12, workers: int | None = None, keep: str | None = No
     if scale:
         result.estimate_seconds = _estimate(template, base, plan, workers, log)
         if result.estimate_seconds > SCALE_WARN_MINUTES * 60:
-            if workers < cores or kinds != MIXES["cheap"]:
-                log(f"   (over {SCALE_WARN_MINUTES} min: --workers {cores} and --mix cheap would be faster)")
+            if workers < batch.default_workers() or kinds != MIXES["cheap"]:
+                log(f"   (over {SCALE_WARN_MINUTES} min: --workers {batch.default_workers()} and --mix cheap "
+                    "would be faster)")
             else:
                 log(f"   (over {SCALE_WARN_MINUTES} min already on all cores with the cheap mix; the measured time follows)")
 

@@ -42,28 +42,28 @@ def score_table(root: str = course.ROOT, students: list[str] | None = None) -> s
     scores = course.cell_scores(root)
     maxima = course.max_scores(root)
     outcomes = {o.student: o for o in batch.all_outcomes(root)}
-    auto_cells = [c for c in maxima if course.is_autograded(c)]
+    auto = {c: points for c, points in maxima.items() if course.is_autograded(c)}
     students = students or sorted(set(scores) | set(outcomes))
     short = [c.replace("test_", "").replace("simplecnn", "cnn").replace("_forward", "_fwd")
              .replace("_backward", "_bwd").replace("output_size", "outsize").replace("receptive_field", "rf")
-             for c in auto_cells]
+             for c in auto]
     width = max(len(s) for s in students + ["student"])
     header = f"{'student':<{width}} " + " ".join(f"{s:>{max(len(s), 4)}}" for s in short) + "   total  status"
     lines = [header, "-" * len(header)]
     for student in students:
         row = scores.get(student, {})
         cells_txt = []
-        for c, s in zip(auto_cells, short):
+        for c, s in zip(auto, short):
             v = row.get(c)
-            cells_txt.append(f"{'-' if v is None else f'{v:g}/{maxima[c]:g}':>{max(len(s), 4)}}")
-        total = sum(v or 0 for k, v in row.items() if k in auto_cells)
+            cells_txt.append(f"{'-' if v is None else f'{v:g}/{auto[c]:g}':>{max(len(s), 4)}}")
+        total, _ = course.autograded_points(row, auto)
         outcome = outcomes.get(student)
         status = outcome.status if outcome else "not graded"
         if outcome and outcome.reasons:
             status += " (" + "; ".join(r[:60] for r in outcome.reasons) + ")"
         lines.append(f"{student:<{width}} " + " ".join(cells_txt) +
-                     f"   {total:>5g}/{sum(maxima[c] for c in auto_cells):g}  {status}")
-    manual = [c for c in maxima if c not in auto_cells]
+                     f"   {total:>5g}/{sum(auto.values()):g}  {status}")
+    manual = [c for c in maxima if c not in auto]
     lines.append(f"(autograded cells only; {len(manual)} written answers worth "
                  f"{sum(maxima[c] for c in manual):g} points await manual grading in formgrader)")
     return "\n".join(lines)

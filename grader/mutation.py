@@ -242,8 +242,7 @@ def evaluate_all_in_process(mutants: list[str] | None = None, styles: list[str] 
     # the explicit-loop samples are the slow ones: start them first
     tasks.sort(key=lambda t: (t[0] == "mutant" and BY_NAME[t[1]].style != LOOPS_STYLE) or
                (t[0] == "alternative" and t[1] != LOOPS_STYLE))
-    from .batch import default_workers
-    workers = workers or default_workers()
+    workers = workers or os.cpu_count() or 1   # CPU-bound processes, no kernels waiting: one per core
     if workers <= 1 or len(tasks) <= 1:
         outcomes = [_evaluate_task(t) for t in tasks]
     else:
