@@ -294,133 +294,179 @@ def _sanitizer(config: Config, coursedir: CourseDirectory):
     return exporter
 
 
+@dataclasses.dataclass
+class _Plan:
+    """A submission that passed preflight: what identifies it, and the execution that grades it."""
+
+    submission_key: str   # the files handed in, this grader and its sandbox policy (the state's key)
+    key: str              # the execution key (jobs.fingerprint): equal keys share one execution
+    notes: list[str]      # preflight's notes, kept with the outcome
+
+
+class _Run:
+    """One :func:`grade_batch` call: its settings, a plan per submission, an outcome per student.
+
+    The steps are methods, called by :func:`grade_batch` in this order:
+    :meth:`plan` (skip, fail, or plan each submission), then :meth:`record`
+    for every planned one once its execution is cached or has failed.
+    """
+
+    def __init__(self, root: str, force: bool):
+        self.root, self.force = root, force
+        self.paths = Paths(root)
+        self.assignment = self.paths.assignment
+        config = course.load_config(root)
+        check_gradebook_url(config.CourseDirectory.db_url)
+        course.ensure_gradebook(root)
+        config.CourseDirectory.submitted_directory = os.path.relpath(self.paths.staging, root)
+        self.config = config
+        self.coursedir = CourseDirectory(config=config)
+        self.db_url = self.coursedir.db_url
+        self.policy = jobs.policy_values(SandboxPolicy(config=config))
+        self.policy_key = json.dumps(self.policy, sort_keys=True)
+        self.grader_version = jobs.grader_version()
+        self.max_score = sum(course.max_scores(root).values())
+        self.cache = jobs.ResultCache(self.paths.cache)
+        self.sanitizer = _sanitizer(config, self.coursedir)
+        self.complete = set() if force else complete_submissions(self.db_url, self.assignment)
+        self.outcomes: dict[str, Outcome] = {}
+        self.planned: dict[str, _Plan] = {}
+        self.lost: list[str] = []              # graded before, but the gradebook or autograded/ no longer has them
+        self.failed_jobs: dict[str, str] = {}  # execution key -> why its execution failed
+        self._api = None
+
+    def fail(self, student: str, reason: str, submission_key: str, seconds: float = 0.0,
+             plan: _Plan | None = None) -> None:
+        """Record a submission that could not be graded normally: its reason, a row of zeros, its state."""
+        key, notes = (plan.key, plan.notes) if plan else ("", [])
+        self.outcomes[student] = Outcome(student, "failed", [reason], 0.0, self.max_score, seconds, key, notes)
+        record_failure(self.paths, self.db_url, self.outcomes[student], submission_key)
+
+    def plan(self, student: str) -> jobs.ExecutionJob | None:
+        """Preflight one submission: skip it if unchanged, fail it with a reason, or plan its grading.
+
+        Returns the execution job to run, or None when there is nothing to run (skipped,
+        failed, or its execution is cached).
+        """
+        sub_dir = os.path.join(self.paths.submitted, student, self.assignment)
+        submission_key = hashlib.sha256(
+            f"{submission_digest(sub_dir)}:{self.grader_version}:{self.policy_key}".encode()).hexdigest()
+        if self._unchanged(student, submission_key):
+            return None
+        check = preflight.stage(self.paths.submitted, self.paths.staging, student, self.assignment)
+        if not check.ok:
+            self.fail(student, check.reason, submission_key)
+            return None
+        staged = os.path.join(self.paths.staging, student, self.assignment)
+        try:
+            sanitized = self._sanitize(student, staged)
+        except Exception as exc:  # noqa: BLE001 - nbgrader rejected the notebook's structure
+            self.fail(student, f"nbgrader could not read the notebook: {exc}"[:300], submission_key)
+            return None
+        files = kernel_files(staged, self.paths.source, list(self.coursedir.ignore))
+        key = jobs.fingerprint(sanitized, files, self.policy_key)
+        self.planned[student] = _Plan(submission_key, key, check.notes)
+        if self.cache.get(key) is not None:
+            return None
+        return jobs.ExecutionJob(key, student, self.assignment, self.assignment, nbformat.writes(sanitized),
+                                 files, self.policy)
+
+    def _unchanged(self, student: str, submission_key: str) -> bool:
+        """True (and the outcome taken from its state) if this exact submission is graded and recorded in full."""
+        state = read_state(self.paths, student)
+        if self.force or not state or state.get("submission_key") != submission_key:
+            return False
+        autograded_nb = os.path.join(self.root, "autograded", student, self.assignment, f"{self.assignment}.ipynb")
+        if student in self.complete and (state.get("status") == "failed" or os.path.isfile(autograded_nb)):
+            self.outcomes[student] = outcome_from_state(state)
+            self.outcomes[student].skipped = True
+            return True
+        self.lost.append(student)
+        return False
+
+    def _sanitize(self, student: str, staged: str) -> nbformat.NotebookNode:
+        """The staged notebook after nbgrader's own sanitize preprocessors (as ``nbgrader autograde`` runs them)."""
+        nb = nbformat.read(os.path.join(staged, f"{self.assignment}.ipynb"), as_version=4)
+        resources = {"nbgrader": {"student": student, "assignment": self.assignment, "notebook": self.assignment,
+                                  "db_url": self.db_url}, "metadata": {"path": staged}}
+        sanitized, _ = self.sanitizer.from_notebook_node(nb, resources=resources)
+        return nbformat.reads(sanitized, as_version=4)
+
+    def record(self, student: str) -> None:
+        """nbgrader autograde for one planned student, from the cached execution (the gradebook's only writer)."""
+        plan = self.planned[student]
+        if plan.key in self.failed_jobs:
+            self.fail(student, self.failed_jobs[plan.key], plan.submission_key, plan=plan)
+            return
+        if self._api is None:
+            self._api = course.make_api(self.root, self.config)
+        t0 = time.monotonic()
+        with course._chdir(self.root):
+            result = self._api.autograde(self.assignment, student, force=True, create=True)
+        record_path = os.path.join(self.root, "autograded", student, self.assignment,
+                                   f"{self.assignment}.grading.json")
+        if not (result.get("success") and os.path.exists(record_path)):
+            log_tail = (result.get("error") or result.get("log") or "no log")[-300:].strip()
+            self.fail(student, f"nbgrader autograde failed: {log_tail}", plan.submission_key,
+                      time.monotonic() - t0, plan)
+            return
+        with open(record_path, encoding="utf-8") as fh:
+            grading = GradingRecord.from_json(fh.read())
+        self.outcomes[student] = Outcome(student, grading.status, grading.reasons,
+                                         _total_score(self.db_url, student, self.assignment), self.max_score,
+                                         grading.seconds, grading.key, plan.notes)
+        write_state(self.paths, self.outcomes[student], plan.submission_key)
+
+
 def grade_batch(root: str = course.ROOT, students: list[str] | None = None, workers: int | None = None,
                 scheduler: str | None = None, force: bool = False, progress: bool = True,
                 log=print) -> list[Outcome]:
-    paths = Paths(root)
-    assignment = paths.assignment
+    started = time.monotonic()
     workers = workers or default_workers()
-    config = course.load_config(root)
-    check_gradebook_url(config.CourseDirectory.db_url)
-    course.ensure_gradebook(root)
-    config.CourseDirectory.submitted_directory = os.path.relpath(paths.staging, root)
-    coursedir = CourseDirectory(config=config)
-    db_url = coursedir.db_url
-    policy = SandboxPolicy(config=config)
-    policy_key = json.dumps(jobs.policy_values(policy), sort_keys=True)
-    grader_version = jobs.grader_version()
-    max_score = sum(course.max_scores(root).values())
+    run = _Run(root, force)
     students = students if students is not None else course.submitted_students(root)
 
-    outcomes: dict[str, Outcome] = {}
-    planned: dict[str, tuple[str, str, list[str]]] = {}   # student -> (submission key, execution key, notes)
-    cache = jobs.ResultCache(paths.cache)
-    sanitizer = _sanitizer(config, coursedir)
-    started = time.monotonic()
-    complete = complete_submissions(db_url, assignment) if not force else set()
-    lost: list[str] = []   # graded before, but the gradebook or autograded/ no longer has them
-
-    # execution jobs, submitted as preflight plans them: execution key -> students waiting for its result
-    waiting: dict[str, list[str]] = {}
+    waiting: dict[str, list[str]] = {}   # execution key -> the students waiting for its result
     executor = None
     with contextlib.ExitStack() as stack:
         for student in tqdm(students, desc="preflight", unit="sub", disable=not progress):
-            sub_dir = os.path.join(paths.submitted, student, assignment)
-            submission_key = hashlib.sha256(
-                f"{submission_digest(sub_dir)}:{grader_version}:{policy_key}".encode()).hexdigest()
-            state = read_state(paths, student)
-            if not force and state and state.get("submission_key") == submission_key:
-                autograded_nb = os.path.join(root, "autograded", student, assignment, f"{assignment}.ipynb")
-                if student in complete and (state.get("status") == "failed" or os.path.isfile(autograded_nb)):
-                    outcomes[student] = outcome_from_state(state)
-                    outcomes[student].skipped = True
-                    continue
-                lost.append(student)
-            check = preflight.stage(paths.submitted, paths.staging, student, assignment)
-            if not check.ok:
-                outcomes[student] = Outcome(student, "failed", [check.reason], 0.0, max_score, 0.0)
-                record_failure(paths, db_url, outcomes[student], submission_key)
-                continue
-            staged = os.path.join(paths.staging, student, assignment)
-            try:
-                nb = nbformat.read(os.path.join(staged, f"{assignment}.ipynb"), as_version=4)
-                resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": assignment,
-                                          "db_url": db_url}, "metadata": {"path": staged}}
-                sanitized, _ = sanitizer.from_notebook_node(nb, resources=resources)
-                sanitized = nbformat.reads(sanitized, as_version=4)
-            except Exception as exc:  # noqa: BLE001 - nbgrader rejected the notebook's structure
-                outcomes[student] = Outcome(student, "failed", [f"nbgrader could not read the notebook: {exc}"[:300]],
-                                            0.0, max_score, 0.0)
-                record_failure(paths, db_url, outcomes[student], submission_key)
-                continue
-            files = kernel_files(staged, paths.source, list(coursedir.ignore))
-            key = jobs.fingerprint(sanitized, files, policy_key)
-            planned[student] = (submission_key, key, check.notes)
-            if cache.get(key) is None and key not in waiting:
-                job = jobs.ExecutionJob(key, student, assignment, assignment, nbformat.writes(sanitized),
-                                        files, jobs.policy_values(policy))
+            job = run.plan(student)
+            if job is not None and job.key not in waiting:
                 if executor is None:   # execution starts with the first job, while preflight goes on
                     executor = stack.enter_context(Executor(workers, scheduler))
                 executor.submit(job)
-                waiting[key] = []
-
-        if lost:
-            log(f"{len(lost)} submissions graded before are not (fully) in the gradebook or autograded/ "
-                f"any more; recording them again: {', '.join(lost[:10])}{' ...' if len(lost) > 10 else ''}")
-        failed_jobs: dict[str, str] = {}
-        api = course.make_api(root, config)
-        recording = tqdm(total=len(planned), desc="recording", unit="sub", disable=not progress)
-
-        def record(student: str) -> None:
-            """nbgrader autograde for one student, from the cached execution (the gradebook's only writer)."""
-            submission_key, key, notes = planned[student]
-            recording.update(1)
-            if key in failed_jobs:
-                outcomes[student] = Outcome(student, "failed", [failed_jobs[key]], 0.0, max_score, 0.0, key, notes)
-                record_failure(paths, db_url, outcomes[student], submission_key)
-                return
-            t0 = time.monotonic()
-            with course._chdir(root):
-                result = api.autograde(assignment, student, force=True, create=True)
-            record_path = os.path.join(root, "autograded", student, assignment, f"{assignment}.grading.json")
-            if result.get("success") and os.path.exists(record_path):
-                with open(record_path, encoding="utf-8") as fh:
-                    grading = GradingRecord.from_json(fh.read())
-                outcomes[student] = Outcome(student, grading.status, grading.reasons,
-                                            _total_score(db_url, student, assignment), max_score,
-                                            grading.seconds, grading.key, notes)
-            else:
-                log_tail = (result.get("error") or result.get("log") or "no log")[-300:].strip()
-                outcomes[student] = Outcome(student, "failed", [f"nbgrader autograde failed: {log_tail}"],
-                                            0.0, max_score, time.monotonic() - t0, key, notes)
-                record_failure(paths, db_url, outcomes[student], submission_key)
-                return
-            write_state(paths, outcomes[student], submission_key)
+                waiting[job.key] = []
+        if run.lost:
+            log(f"{len(run.lost)} submissions graded before are not (fully) in the gradebook or autograded/ "
+                f"any more; recording them again: {', '.join(run.lost[:10])}{' ...' if len(run.lost) > 10 else ''}")
 
         # Recording overlaps execution: the students whose execution is cached are recorded while the
         # workers run, and every other student as soon as the execution of their notebook ends.
         ready = []
-        for student in sorted(planned):
-            key = planned[student][1]
+        for student in sorted(run.planned):
+            key = run.planned[student].key
             (waiting[key] if key in waiting else ready).append(student)
         if waiting:
             where = f"Dask scheduler {scheduler}" if scheduler else f"{min(workers, len(waiting))} local workers"
             log(f"executing {len(waiting)} notebooks on {where}")
-        bar = tqdm(total=len(waiting), desc="executing", unit="nb", disable=not progress or not waiting)
+        executing = tqdm(total=len(waiting), desc="executing", unit="nb", disable=not progress or not waiting)
+        recording = tqdm(total=len(run.planned), desc="recording", unit="sub", disable=not progress)
         for student in ready:
-            record(student)
+            run.record(student)
+            recording.update(1)
         for job, result in (executor.finished() if executor is not None else ()):
             if isinstance(result, Exception):
-                failed_jobs[job.key] = f"execution failed: {type(result).__name__}: {result}"[:300]
+                run.failed_jobs[job.key] = f"execution failed: {type(result).__name__}: {result}"[:300]
             else:
-                cache.put(result)
-            bar.update(1)
+                run.cache.put(result)
+            executing.update(1)
             for student in waiting[job.key]:
-                record(student)
-        bar.close()
+                run.record(student)
+                recording.update(1)
+        executing.close()
         recording.close()
 
-    ordered = [outcomes[s] for s in students if s in outcomes]
+    ordered = [run.outcomes[s] for s in students if s in run.outcomes]
     log(summary_line(ordered, time.monotonic() - started))
     return ordered
 
