@@ -53,6 +53,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -136,11 +137,18 @@ def _minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def _time(fn) -> tuple[float, float, int]:
-    """(wall-clock seconds, process CPU seconds, minor page faults) of one call."""
+class _Timing(NamedTuple):
+    """One call: wall-clock seconds, process CPU seconds, minor page faults."""
+
+    wall: float
+    cpu: float
+    faults: int
+
+
+def _time(fn) -> _Timing:
     faults, wall, cpu = _minor_faults(), time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu, _minor_faults() - faults
+    return _Timing(time.perf_counter() - wall, time.process_time() - cpu, _minor_faults() - faults)
 
 
 def _fmt_ms(seconds: float) -> str:
@@ -230,8 +238,8 @@ def run(threads: int = 1, repeats: int = 15, naive_batch: int = 64, naive_repeat
             slow = _numpy_runner(naive, kind, arrays, dout, param)
             quick = _numpy_runner(fast, kind, arrays, dout, param)
             quick()
-            t_slow = min(_time(slow)[basis == "cpu"] for _ in range(naive_repeats))
-            t_quick = min(_time(quick)[basis == "cpu"] for _ in range(max(repeats, 5)))
+            t_slow = min(getattr(_time(slow), basis) for _ in range(naive_repeats))
+            t_quick = min(getattr(_time(quick), basis) for _ in range(max(repeats, 5)))
             speedup = t_slow / t_quick
             verdict = f">= {NAIVE_TARGET:.0f}x " + ("PASS" if speedup >= NAIVE_TARGET else "FAIL")
             print(f"{name:9s} {t_slow * 1e3:10.1f} {t_quick * 1e3:9.3f} {speedup:8.0f}x  {verdict}")
