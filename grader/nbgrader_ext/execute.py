@@ -12,8 +12,9 @@ nbgrader_config.py), it replaces nbgrader's in-kernel ``Execute``:
   writes the cell's outputs: a PASS/FAIL report, and an error output when a
   check failed, which is what nbgrader's SaveAutoGrades scores.  No hidden
   check source and no traceback from grader code ever reaches an output.
-* A kernel that dies, hangs or runs out of memory is restarted and the
-  student cells before the failure are replayed, so the incident costs only
+* When a kernel dies, hangs or runs out of memory, or a cell reaches the
+  process limit (its processes would outlive it), the kernel is restarted and
+  the student cells before the failure are replayed, so the incident costs only
   the affected cells.  Every incident is written to a ``<notebook>.grading.json``
   record next to the autograded notebook.
 """
@@ -193,13 +194,18 @@ class TrustedExecute(Execute):
                 self.execute_cell(probe, index, store_history=False)
             except Exception:  # noqa: BLE001 - any failure of the probe means the kernel is gone
                 return "unresponsive"
+            finally:
+                self.nb.cells[index] = original  # not the probe: the cell keeps its timeout notice
             return "timeout"
         return "ok"
 
-    def _note_process_limit(self, name: str) -> None:
+    def _note_process_limit(self, name: str) -> bool:
+        """True (and an incident recorded) if the cell left the sandbox crowded with processes."""
         count = self._sandbox.process_count()
         if count >= self.policy.max_processes // 2:
             self._record.add("process_limit", name, f"{count} processes in the sandbox")
+            return True
+        return False
 
     def _note_time_limit(self, name: str) -> None:
         """Once per notebook: the cell where the notebook's time ran out."""
@@ -244,6 +250,7 @@ class TrustedExecute(Execute):
                 "stream", name="stderr",
                 text=f"Output stopped: this notebook printed more than {self.policy.output_bytes} bytes.\n")]
             self._output_cell = None
+        fork_failed = False
         for out in cell.outputs:
             if out.get("output_type") != "error":
                 continue
@@ -254,25 +261,31 @@ class TrustedExecute(Execute):
                 self._record.add("disk_limit", name, f"{out.get('ename')}: {evalue}"[:200])
             elif out.get("ename") in ("BlockingIOError",) or "Resource temporarily unavailable" in evalue:
                 self._record.add("process_limit", name, f"{out.get('ename')}: {out.get('evalue')}"[:200])
-        if status == "ok":
-            self._completed.append(index)
-            return
+                fork_failed = True
+        crowded = self._note_process_limit(name)
         if status == "timeout":
-            self._note_process_limit(name)
             if self._last_limit_was_deadline:
                 self._note_time_limit(name)
             else:
                 self._record.add("timeout", name, f"interrupted after {self._last_limit} s")
-            self._completed.append(index)  # the kernel survived the interrupt
+        if status in ("ok", "timeout") and not (fork_failed or crowded):
+            self._completed.append(index)  # (after a timeout: the kernel survived the interrupt)
             return
-        self._note_process_limit(name)
-        kind = "crashed" if status == "dead" else "unresponsive"
-        self._record.add(kind, name, "the kernel died while running this cell" if status == "dead"
-                         else f"the kernel ignored the interrupt after {self._last_limit} s")
-        cell.outputs.append(nbformat.v4.new_output(
-            "error", ename="KernelDied" if status == "dead" else "CellTimeoutError",
-            evalue="the kernel stopped while running this cell; it was restarted without it",
-            traceback=["The kernel stopped while running this cell; grading continued without it."]))
+        if status in ("dead", "unresponsive"):
+            self._record.add("crashed" if status == "dead" else "unresponsive", name,
+                             "the kernel died while running this cell" if status == "dead"
+                             else f"the kernel ignored the interrupt after {self._last_limit} s")
+        if fork_failed or crowded:
+            # the processes it started (copies of the kernel, sharing its sockets) would slow or confuse
+            # every later cell and check, and a replay would start them again: a new kernel, without it
+            ename = "ProcessLimit"
+            evalue = "this cell reached the sandbox's process limit; the kernel was restarted without it"
+            shown = "This cell reached the sandbox's process limit; grading continued in a new kernel without it."
+        else:
+            ename = "KernelDied" if status == "dead" else "CellTimeoutError"
+            evalue = "the kernel stopped while running this cell; it was restarted without it"
+            shown = "The kernel stopped while running this cell; grading continued without it."
+        cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[shown]))
         if not self._restart_and_replay(name):
             self._kernel_gone = True
 

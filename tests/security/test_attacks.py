@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+import nbformat
 import pytest
 
 from grader import attack_suite, batch, course
@@ -30,6 +31,21 @@ def suite(tmp_path_factory):
 
 def result(suite, name):
     return suite.results[f"attack_{name}"]
+
+
+def record_of(suite, student):
+    path = os.path.join(suite.root, "autograded", student, course.ASSIGNMENT, f"{course.ASSIGNMENT}.grading.json")
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def error_names(suite, student, source_part):
+    """The error outputs' names of the one autograded cell whose source contains ``source_part``."""
+    nb = nbformat.read(os.path.join(suite.root, "autograded", student, course.ASSIGNMENT,
+                                    f"{course.ASSIGNMENT}.ipynb"), as_version=4)
+    cells = [c for c in nb.cells if source_part in c.source]
+    assert len(cells) == 1, f"{len(cells)} cells contain {source_part!r}"
+    return [o.get("ename") for o in cells[0].outputs if o.output_type == "error"]
 
 
 def test_the_catalog_covers_every_threat_of_the_model():
@@ -110,14 +126,26 @@ def test_the_network_probe_reached_nothing(suite):
 
 
 def test_incidents_are_recorded_with_the_cell_they_hit(suite):
-    record_path = os.path.join(suite.root, "autograded", "attack_exit_in_forward", course.ASSIGNMENT,
-                               f"{course.ASSIGNMENT}.grading.json")
-    with open(record_path, encoding="utf-8") as fh:
-        record = json.load(fh)
+    record = record_of(suite, "attack_exit_in_forward")
     assert record["status"] == "graded_with_incidents"
     assert [(i["kind"], i["cell"]) for i in record["incidents"]][0] == ("crashed", "test_conv2d_forward")
     assert record["sandbox"].startswith("bwrap: cell 10s, submission 120s")
     assert "disk unbounded" not in record["sandbox"]
+
+
+def test_a_fork_bomb_costs_its_own_cell_and_one_restart(suite):
+    # its processes (copies of the kernel) must not outlive the cell: kept, they slowed every later cell and
+    # check (a check timed out) and a replay after a restart started them again
+    record = record_of(suite, "attack_fork_bomb")
+    cells = {i["cell"] for i in record["incidents"]}
+    kinds = {i["kind"] for i in record["incidents"]}
+    assert len(cells) == 1 and "process_limit" in kinds and kinds <= {"process_limit", "timeout"}, record["incidents"]
+    assert record["kernel_starts"] == 2
+    assert error_names(suite, "attack_fork_bomb", "os.fork()")[-1] == "ProcessLimit"
+
+
+def test_an_interrupted_cell_keeps_its_timeout_notice(suite):
+    assert error_names(suite, "attack_infinite_loop", attacks.INFINITE_LOOP) == ["KeyboardInterrupt", "CellTimeoutError"]
 
 
 def test_every_submission_has_a_row_or_a_failure_record(suite):
