@@ -621,9 +621,9 @@ def run_benchmark(n: int = 12, workers: int | None = None, keep: str | None = No
     if scale:
         result.estimate_seconds = _estimate(template, base, plan, workers, log)
         if result.estimate_seconds > SCALE_WARN_MINUTES * 60:
-            if workers < batch.default_workers() or kinds != MIXES["cheap"]:
-                log(f"   (over {SCALE_WARN_MINUTES} min: --workers {batch.default_workers()} and --mix cheap "
-                    "would be faster)")
+            default = batch.default_workers()
+            if workers < default or kinds != MIXES["cheap"]:
+                log(f"   (over {SCALE_WARN_MINUTES} min: --workers {default} and --mix cheap would be faster)")
             else:
                 log(f"   (over {SCALE_WARN_MINUTES} min already on all cores with the cheap mix; the measured time follows)")
 

@@ -147,9 +147,14 @@ def is_autograded(grade_id: str) -> bool:
     return grade_id.startswith("test_")
 
 
+def autograded_only(maxima: dict[str, float]) -> dict[str, float]:
+    """The autograded cells of ``maxima`` (grade id -> points, as :func:`max_scores` gives)."""
+    return {cell: points for cell, points in maxima.items() if is_autograded(cell)}
+
+
 def autograded_maxima(root: str = ROOT) -> dict[str, float]:
     """grade id -> points of every autograded cell."""
-    return {cell: points for cell, points in max_scores(root).items() if is_autograded(cell)}
+    return autograded_only(max_scores(root))
 
 
 def autograded_points(row: dict[str, float | None], maxima: dict[str, float]) -> tuple[float, tuple[str, ...]]:

@@ -42,7 +42,7 @@ def score_table(root: str = course.ROOT, students: list[str] | None = None) -> s
     scores = course.cell_scores(root)
     maxima = course.max_scores(root)
     outcomes = {o.student: o for o in batch.all_outcomes(root)}
-    auto = {c: points for c, points in maxima.items() if course.is_autograded(c)}
+    auto = course.autograded_only(maxima)
     students = students or sorted(set(scores) | set(outcomes))
     short = [c.replace("test_", "").replace("simplecnn", "cnn").replace("_forward", "_fwd")
              .replace("_backward", "_bwd").replace("output_size", "outsize").replace("receptive_field", "rf")

@@ -79,7 +79,7 @@ def gather(root: str = course.ROOT) -> ReportData:
             f"{os.path.join(root, 'submitted')} wait to be graded")
     maxima = course.max_scores(root)
     scores = course.cell_scores(root)
-    auto = {c: p for c, p in maxima.items() if course.is_autograded(c)}
+    auto = course.autograded_only(maxima)
 
     graded = [o for o in outcomes if o.status != "failed"]
     totals = {o.student: float(course.autograded_points(scores.get(o.student, {}), auto)[0]) for o in graded}

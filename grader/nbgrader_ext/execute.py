@@ -177,6 +177,13 @@ class TrustedExecute(Execute):
         self._last_limit_was_deadline = self._remaining() < limit
         original = self.nb.cells[index]
         try:
+            return self._execute_and_probe(cell, index, store_history)
+        finally:
+            # nbclient stores every cell it runs at its index: this one, then the probe
+            self.nb.cells[index] = original
+
+    def _execute_and_probe(self, cell, index: int, store_history: bool) -> str:
+        try:
             self.execute_cell(cell, index, store_history=store_history)
         except DeadKernelError:
             return "dead"
@@ -185,17 +192,13 @@ class TrustedExecute(Execute):
         except (RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:
             self.log.warning("execution failed: %s", exc)
             return "dead" if not self._alive() else "unresponsive"
-        finally:
-            self.nb.cells[index] = original  # nbclient stores the executed cell at its index
         if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
-            probe = nbformat.v4.new_code_cell("pass")
+            probe = nbformat.v4.new_code_cell("pass")   # did the kernel survive the interrupt?
             self.timeout = 5
             try:
                 self.execute_cell(probe, index, store_history=False)
             except Exception:  # noqa: BLE001 - any failure of the probe means the kernel is gone
                 return "unresponsive"
-            finally:
-                self.nb.cells[index] = original  # not the probe: the cell keeps its timeout notice
             return "timeout"
         return "ok"
 

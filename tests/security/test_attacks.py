@@ -33,16 +33,18 @@ def result(suite, name):
     return suite.results[f"attack_{name}"]
 
 
+def autograded_file(suite, student, suffix):
+    return os.path.join(suite.root, "autograded", student, course.ASSIGNMENT, course.ASSIGNMENT + suffix)
+
+
 def record_of(suite, student):
-    path = os.path.join(suite.root, "autograded", student, course.ASSIGNMENT, f"{course.ASSIGNMENT}.grading.json")
-    with open(path, encoding="utf-8") as fh:
+    with open(autograded_file(suite, student, ".grading.json"), encoding="utf-8") as fh:
         return json.load(fh)
 
 
 def error_names(suite, student, source_part):
     """The error outputs' names of the one autograded cell whose source contains ``source_part``."""
-    nb = nbformat.read(os.path.join(suite.root, "autograded", student, course.ASSIGNMENT,
-                                    f"{course.ASSIGNMENT}.ipynb"), as_version=4)
+    nb = nbformat.read(autograded_file(suite, student, ".ipynb"), as_version=4)
     cells = [c for c in nb.cells if source_part in c.source]
     assert len(cells) == 1, f"{len(cells)} cells contain {source_part!r}"
     return [o.get("ename") for o in cells[0].outputs if o.output_type == "error"]
