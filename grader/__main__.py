@@ -58,7 +58,11 @@ def main(argv=None) -> int:
                                      students=args.student, force=args.force)
         return 0 if outcomes is not None else 1
     elif args.command == "feedback":
-        print(course.feedback())
+        try:
+            print(course.feedback())
+        except course.FeedbackFailed as exc:  # every other student has their feedback
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "export":
         print(course.export(path=args.to))
     elif args.command == "table":

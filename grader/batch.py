@@ -3,18 +3,26 @@
 ``grade_batch`` is what ``make grade`` / ``python -m grader grade`` runs:
 
 1. *Preflight* every ``submitted/<student>/<assignment>/`` into a staging area
-   (grader.preflight).  Unreadable submissions fail here, with a reason.
+   (grader.preflight): read without following links, within bounds.  Links,
+   special files, unusable student ids and unreadable or oversized notebooks
+   fail here, with a reason.
 2. *Plan*: sanitize each notebook with nbgrader's own sanitize preprocessors
    and compute its execution key (grader.jobs).  Submissions whose state says
    they were graded from exactly these files by this grader are skipped.
-3. *Execute* the jobs whose results are not cached yet: in a local process pool
-   (default: one worker per core, plus one) or on a Dask cluster (``scheduler``); each
-   job starts as soon as preflight has planned it.
+3. *Execute* the jobs whose results are not cached yet: each in a process of its
+   own (default: one per core, plus one, at a time) or on a Dask cluster
+   (``scheduler``); each job starts as soon as preflight has planned it.  A
+   process that dies or overruns fails only its own job.
 4. *Record*: ``nbgrader autograde`` per student, one at a time, which finds the
    cached execution and writes the gradebook (the only writer).  Recording
    overlaps execution: a student is recorded as soon as their notebook's
    execution ends.  A state file is written last, atomically, so a killed run
    resumes where it stopped.
+
+Every per-submission step is guarded: whatever one submission does, it ends with
+a gradebook row or a failure record naming the student, and the batch goes on.
+The coordinator's own seconds per submission (planning and recording) are
+recorded with its outcome.
 
 A submission is skipped only when its state matches *and* the gradebook holds
 it in full (every grade row, a score on every test cell) *and*, unless it
@@ -24,17 +32,21 @@ autograde``, a new gradebook (another ``NBGRADER_DB_URL``) or a deleted
 """
 from __future__ import annotations
 
-import concurrent.futures
+import collections
 import contextlib
 import ctypes
 import dataclasses
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
+import resource
 import shutil
 import signal
 import tempfile
 import time
+import urllib.parse
 
 import nbformat
 from nbconvert.exporters import NotebookExporter
@@ -50,6 +62,7 @@ from .records import GradingRecord
 from .sandbox import SandboxPolicy
 
 STATE_VERSION = 1
+WORKER_MARGIN_SECONDS = 120   # past a notebook's time limit, for kernel start-up, cleanup and recording the result
 
 
 @dataclasses.dataclass
@@ -63,6 +76,7 @@ class Outcome:
     key: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
     skipped: bool = False       # unchanged since the last run: no work done
+    coordinator_seconds: float = 0.0   # this process's own time on it: planning and recording
 
 
 class Paths:
@@ -76,29 +90,22 @@ class Paths:
         self.source = os.path.join(root, "source", assignment)
 
     def state_file(self, student: str) -> str:
-        return os.path.join(self.state, f"{student}.json")
-
-
-def submission_digest(path: str) -> str:
-    """Digest of everything a student handed in (names and contents)."""
-    digest = hashlib.sha256()
-    for dirpath, dirnames, filenames in sorted(os.walk(path)):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            digest.update(os.path.relpath(full, path).encode() + b"\0")
-            if os.path.isfile(full) and not os.path.islink(full):
-                with open(full, "rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(chunk)
-    return digest.hexdigest()
+        """The student's state file: the id percent-encoded (any folder name gives a valid, distinct file name)."""
+        name = urllib.parse.quote(os.fsencode(student), safe="")
+        if len(name) > 200:
+            name = "id-" + hashlib.sha256(os.fsencode(student)).hexdigest()
+        return os.path.join(self.state, f"{name}.json")
 
 
 def read_state(paths: Paths, student: str) -> dict | None:
+    return _read_state_file(paths.state_file(student))
+
+
+def _read_state_file(path: str) -> dict | None:
     try:
-        with open(paths.state_file(student), encoding="utf-8") as fh:
+        with open(path, encoding="utf-8") as fh:
             state = json.load(fh)
-        return state if state.get("version") == STATE_VERSION else None
+        return state if isinstance(state, dict) and state.get("version") == STATE_VERSION else None
     except (OSError, ValueError):
         return None
 
@@ -123,12 +130,12 @@ def all_outcomes(root: str = course.ROOT) -> list[Outcome]:
     paths = Paths(root)
     out = []
     if os.path.isdir(paths.state):
-        for name in sorted(os.listdir(paths.state)):
+        for name in os.listdir(paths.state):
             if name.endswith(".json"):
-                state = read_state(paths, name[:-5])
+                state = _read_state_file(os.path.join(paths.state, name))
                 if state:
                     out.append(outcome_from_state(state))
-    return out
+    return sorted(out, key=lambda o: os.fsencode(o.student))
 
 
 def kernel_files(staged_dir: str, source_dir: str, ignore: list[str]) -> dict[str, bytes]:
@@ -142,9 +149,18 @@ def kernel_files(staged_dir: str, source_dir: str, ignore: list[str]) -> dict[st
 
 
 def record_failure(paths: Paths, db_url: str, outcome: Outcome, submission_key: str) -> None:
-    """A submission that could not be graded: a gradebook row of zeros, no (stale) autograded files, its state."""
-    zero_row(db_url, outcome.student, paths.assignment)
-    shutil.rmtree(os.path.join(paths.root, "autograded", outcome.student, paths.assignment), ignore_errors=True)
+    """A submission that could not be graded: a gradebook row of zeros, no (stale) autograded files, its state.
+
+    A folder name that cannot be a student id gets no gradebook row (nbgrader could not store
+    it); its state file still records the failure.  A gradebook that refuses the row adds that
+    to the reasons, and the state is written all the same.
+    """
+    if not preflight.student_id_problem(outcome.student):
+        try:
+            zero_row(db_url, outcome.student, paths.assignment)
+        except Exception as exc:  # noqa: BLE001 - the state below must still say what happened
+            outcome.reasons.append(f"no gradebook row: {type(exc).__name__}: {exc}"[:300])
+        shutil.rmtree(os.path.join(paths.root, "autograded", outcome.student, paths.assignment), ignore_errors=True)
     write_state(paths, outcome, submission_key)
 
 
@@ -231,20 +247,125 @@ def default_workers() -> int:
 
 
 def _die_with_parent() -> None:
-    """Pool workers (and through them the sandboxes) end when the coordinator is killed."""
+    """Worker processes (and through them the sandboxes) end when the coordinator is killed."""
     try:
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
 
-class Executor:
-    """Runs execution jobs: a local process pool, or a Dask cluster when ``scheduler`` is set."""
+class WorkerDied(RuntimeError):
+    """The process executing one job died or overran; the job fails, nothing else does."""
 
-    def __init__(self, workers: int, scheduler: str | None = None):
-        self.workers, self.scheduler = workers, scheduler
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        return f"killed by {name}" + (", as the out-of-memory killer does" if -code == signal.SIGKILL else "")
+    return f"exit status {code}"
+
+
+def _run_in_child(run, job, conn) -> None:
+    """Body of a worker process: one job, its result (or error text) and the process's peak memory."""
+    _die_with_parent()
+    try:
+        outcome = (True, run(job))
+    except BaseException as exc:  # noqa: BLE001 - everything crosses back as text
+        outcome = (False, f"{type(exc).__name__}: {exc}"[:1000])
+    conn.send(outcome + (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,))
+    conn.close()
+
+
+class LocalPool:
+    """Runs each job in a process of its own (forked from this one), at most ``workers`` at a time.
+
+    A process of its own per job means a worker that dies (the out-of-memory killer, a signal,
+    a crash in grader code) or runs past ``deadline`` seconds fails only the job it was running,
+    with the reason; a shared pool would break for every job in it.  ``run(job)`` is called in
+    the worker.  The coordinator polls for finished workers whenever a job is submitted, so
+    jobs start while the caller is still planning others.
+    """
+
+    def __init__(self, workers: int, run, deadline: float | None = None):
+        self.workers, self.run, self.deadline = max(1, workers), run, deadline
+        self._ctx = multiprocessing.get_context("fork")
+        self._pending: collections.deque = collections.deque()
+        self._running: dict = {}   # connection -> (process, job, start time)
+        self._done: collections.deque = collections.deque()
+        self.peak_worker_kib = 0
+
+    def submit(self, job) -> None:
+        self._pending.append(job)
+        self._collect(0)
+        self._start()
+
+    def _start(self) -> None:
+        while self._pending and len(self._running) < self.workers:
+            job = self._pending.popleft()
+            receiver, sender = self._ctx.Pipe(duplex=False)
+            process = self._ctx.Process(target=_run_in_child, args=(self.run, job, sender), daemon=True)
+            process.start()
+            sender.close()
+            self._running[receiver] = (process, job, time.monotonic())
+
+    def _collect(self, timeout: float | None) -> None:
+        """Move finished (or overdue) jobs to the done queue, waiting up to ``timeout`` seconds for one."""
+        if not self._running:
+            return
+        if self.deadline is not None:
+            first_due = min(started for _, _, started in self._running.values()) + self.deadline
+            wait = max(0.0, first_due - time.monotonic())
+            timeout = wait if timeout is None else min(timeout, wait)
+        for conn in multiprocessing.connection.wait(list(self._running), timeout=timeout):
+            process, job, _ = self._running.pop(conn)
+            try:
+                ok, value, peak = conn.recv()
+                self.peak_worker_kib = max(self.peak_worker_kib, peak)
+                result = value if ok else RuntimeError(value)
+            except (EOFError, OSError):
+                process.join(10)
+                result = WorkerDied(f"the grading worker process died ({_exit_text(process.exitcode)}) "
+                                    "while executing this notebook")
+            conn.close()
+            process.join(10)
+            self._done.append((job, result))
+        if self.deadline is not None:
+            now = time.monotonic()
+            for conn, (process, job, started) in list(self._running.items()):
+                if now - started > self.deadline:
+                    process.kill()
+                    process.join(10)
+                    conn.close()
+                    del self._running[conn]
+                    self._done.append((job, WorkerDied(f"the grading worker ran longer than {self.deadline:g} s "
+                                                       "and was stopped")))
+
+    def finished(self):
+        """(job, result or exception) for every submitted job, as they finish."""
+        while self._done or self._running or self._pending:
+            while self._done:
+                yield self._done.popleft()
+            self._start()
+            self._collect(None)
+
+    def close(self) -> None:
+        for conn, (process, _, _) in list(self._running.items()):
+            process.kill()
+            process.join(10)
+            conn.close()
+        self._running.clear()
+        self._pending.clear()
+
+
+class Executor:
+    """Runs execution jobs: a process per job on this machine, or a Dask cluster when ``scheduler`` is set."""
+
+    def __init__(self, workers: int, scheduler: str | None = None, deadline: float | None = None):
+        self.workers, self.scheduler, self.deadline = workers, scheduler, deadline
         self._client = None
-        self._pool = None
+        self._pool: LocalPool | None = None
         self._futures: dict = {}
 
     def __enter__(self):
@@ -252,32 +373,40 @@ class Executor:
             from distributed import Client
             self._client = Client(self.scheduler, timeout="30s")
         else:
-            self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers,
-                                                                initializer=_die_with_parent)
+            # what every job needs, prepared once here so the forked workers inherit it
+            from .nbgrader_ext.execute import hidden_registry
+            from .sandbox import matplotlib_font_cache
+            hidden_registry()
+            matplotlib_font_cache()
+            self._pool = LocalPool(self.workers, jobs.execute_job, self.deadline)
         return self
 
     def __exit__(self, *exc):
         if self._client is not None:
             self._client.close()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
+
+    @property
+    def peak_worker_kib(self) -> int:
+        """The largest peak resident size of a local worker process so far (0 on a cluster)."""
+        return self._pool.peak_worker_kib if self._pool is not None else 0
 
     def submit(self, job) -> None:
         """Start ``job`` as soon as a worker is free."""
         if self._client is not None:
             future = self._client.submit(jobs.execute_job, job, pure=False, key=f"grade-{job.key[:24]}")
+            self._futures[future] = job
         else:
-            future = self._pool.submit(jobs.execute_job, job)
-        self._futures[future] = job
+            self._pool.submit(job)
 
     def finished(self):
         """(job, result or exception) for every submitted job, as they finish."""
-        if self._client is not None:
-            from distributed import as_completed
-            completed = as_completed(list(self._futures))
-        else:
-            completed = concurrent.futures.as_completed(self._futures)
-        for future in completed:
+        if self._client is None:
+            yield from self._pool.finished()
+            return
+        from distributed import as_completed
+        for future in as_completed(list(self._futures)):
             job = self._futures[future]
             try:
                 yield job, future.result()
@@ -333,14 +462,39 @@ class _Run:
         self.planned: dict[str, _Plan] = {}
         self.lost: list[str] = []              # graded before, but the gradebook or autograded/ no longer has them
         self.failed_jobs: dict[str, str] = {}  # execution key -> why its execution failed
+        self.coordinator: dict[str, float] = {}  # student -> this process's seconds on them so far
+        self._step_started = time.monotonic()
+        self.limits = preflight.Preflight(config=config)
         self._api = None
 
     def fail(self, student: str, reason: str, submission_key: str, seconds: float = 0.0,
              plan: _Plan | None = None) -> None:
         """Record a submission that could not be graded normally: its reason, a row of zeros, its state."""
         key, notes = (plan.key, plan.notes) if plan else ("", [])
-        self.outcomes[student] = Outcome(student, "failed", [reason], 0.0, self.max_score, seconds, key, notes)
+        self.outcomes[student] = Outcome(student, "failed", [reason], 0.0, self.max_score, seconds, key, notes,
+                                         coordinator_seconds=self._spent(student))
         record_failure(self.paths, self.db_url, self.outcomes[student], submission_key)
+
+    def guarded(self, step: str, student: str, action):
+        """Run one per-submission step; an exception fails that submission alone, with the student named."""
+        started = self._step_started = time.monotonic()
+        try:
+            return action(student)
+        except Exception as exc:  # noqa: BLE001 - one submission must never stop the batch
+            reason = f"grader error while {step}: {type(exc).__name__}: {exc}"[:300]
+            plan = self.planned.pop(student, None)
+            try:
+                self.fail(student, reason, plan.submission_key if plan else "", plan=plan)
+            except Exception as again:  # noqa: BLE001 - keep the outcome in memory, say so in the summary
+                self.outcomes[student] = Outcome(student, "failed", [reason, f"not recorded: {again}"[:300]], 0.0,
+                                                 self.max_score, 0.0)
+            return None
+        finally:
+            self.coordinator[student] = self.coordinator.get(student, 0.0) + time.monotonic() - started
+
+    def _spent(self, student: str) -> float:
+        """Seconds this process has spent on ``student``: earlier steps and the current one so far."""
+        return round(self.coordinator.get(student, 0.0) + time.monotonic() - self._step_started, 3)
 
     def plan(self, student: str) -> jobs.ExecutionJob | None:
         """Preflight one submission: skip it if unchanged, fail it with a reason, or plan its grading.
@@ -348,12 +502,21 @@ class _Run:
         Returns the execution job to run, or None when there is nothing to run (skipped,
         failed, or its execution is cached).
         """
-        sub_dir = os.path.join(self.paths.submitted, student, self.assignment)
+        problem = preflight.student_id_problem(student)
+        if problem:
+            self.fail(student, f"the folder name {preflight.printable(student)!r} {problem}; "
+                               "it cannot be a student id", "")
+            return None
+        try:
+            submission = preflight.read_submission(self.paths.submitted, student, self.assignment, self.limits)
+        except preflight.Refused as exc:
+            self.fail(student, str(exc), "")
+            return None
         submission_key = hashlib.sha256(
-            f"{submission_digest(sub_dir)}:{self.grader_version}:{self.policy_key}".encode()).hexdigest()
+            f"{submission.digest}:{self.grader_version}:{self.policy_key}".encode()).hexdigest()
         if self._unchanged(student, submission_key):
             return None
-        check = preflight.stage(self.paths.submitted, self.paths.staging, student, self.assignment)
+        check = preflight.stage(submission, self.paths.staging, student, self.assignment, self.limits)
         if not check.ok:
             self.fail(student, check.reason, submission_key)
             return None
@@ -414,7 +577,8 @@ class _Run:
             grading = GradingRecord.from_json(fh.read())
         self.outcomes[student] = Outcome(student, grading.status, grading.reasons,
                                          _total_score(self.db_url, student, self.assignment), self.max_score,
-                                         grading.seconds, grading.key, plan.notes)
+                                         grading.seconds, grading.key, plan.notes,
+                                         coordinator_seconds=self._spent(student))
         write_state(self.paths, self.outcomes[student], plan.submission_key)
 
 
@@ -425,15 +589,17 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
     workers = workers or default_workers()
     run = _Run(root, force)
     students = students if students is not None else course.submitted_students(root)
+    # a worker that outlives its notebook's own time limit by this much is stopped
+    deadline = run.policy["submission_timeout"] + WORKER_MARGIN_SECONDS
 
     waiting: dict[str, list[str]] = {}   # execution key -> the students waiting for its result
     executor = None
     with contextlib.ExitStack() as stack:
         for student in tqdm(students, desc="preflight", unit="sub", disable=not progress):
-            job = run.plan(student)
+            job = run.guarded("planning", student, run.plan)
             if job is not None and job.key not in waiting:
                 if executor is None:   # execution starts with the first job, while preflight goes on
-                    executor = stack.enter_context(Executor(workers, scheduler))
+                    executor = stack.enter_context(Executor(workers, scheduler, deadline))
                 executor.submit(job)
                 waiting[job.key] = []
         if run.lost:
@@ -452,7 +618,7 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
         executing = tqdm(total=len(waiting), desc="executing", unit="nb", disable=not progress or not waiting)
         recording = tqdm(total=len(run.planned), desc="recording", unit="sub", disable=not progress)
         for student in ready:
-            run.record(student)
+            run.guarded("recording", student, run.record)
             recording.update(1)
         for job, result in (executor.finished() if executor is not None else ()):
             if isinstance(result, Exception):
@@ -461,14 +627,21 @@ def grade_batch(root: str = course.ROOT, students: list[str] | None = None, work
                 run.cache.put(result)
             executing.update(1)
             for student in waiting[job.key]:
-                run.record(student)
+                run.guarded("recording", student, run.record)
                 recording.update(1)
         executing.close()
         recording.close()
+        if executor is not None and executor.peak_worker_kib:
+            log(f"grader peak memory: coordinator {_peak_kib() / 1024:.0f} MiB, "
+                f"largest worker {executor.peak_worker_kib / 1024:.0f} MiB")
 
     ordered = [run.outcomes[s] for s in students if s in run.outcomes]
     log(summary_line(ordered, time.monotonic() - started))
     return ordered
+
+
+def _peak_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _total_score(db_url: str, student: str, assignment: str) -> float:

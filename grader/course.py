@@ -94,10 +94,12 @@ def ensure_gradebook(root: str = ROOT) -> None:
 
 
 def submitted_students(root: str = ROOT) -> list[str]:
+    """Every folder name under submitted/ with an entry for the assignment (whatever it is: preflight judges)."""
     base = os.path.join(root, "submitted")
     if not os.path.isdir(base):
         return []
-    return sorted(s for s in os.listdir(base) if os.path.isdir(os.path.join(base, s, ASSIGNMENT)))
+    return sorted((s for s in os.listdir(base) if os.path.lexists(os.path.join(base, s, ASSIGNMENT))),
+                  key=os.fsencode)
 
 
 def autograde_one(student: str, root: str = ROOT, force: bool = True) -> dict:
@@ -105,9 +107,35 @@ def autograde_one(student: str, root: str = ROOT, force: bool = True) -> dict:
         return make_api(root).autograde(ASSIGNMENT, student, force=force, create=True)
 
 
+class FeedbackFailed(CommandFailed):
+    """Feedback could not be generated for some students (named); every other student has theirs."""
+
+    def __init__(self, failed: dict[str, str]):
+        self.failed = failed
+        super().__init__("generate_feedback failed for " + "; ".join(f"{s}: {why}" for s, why in failed.items()))
+
+
 def feedback(root: str = ROOT) -> str:
+    """HTML feedback for every autograded submission.
+
+    nbgrader goes on past a notebook it cannot convert and fails at the end; the students
+    it failed for are then found one by one and named in :class:`FeedbackFailed`.
+    """
+    api = make_api(root)
     with _chdir(root):
-        _checked(make_api(root).generate_feedback(ASSIGNMENT), "generate_feedback")
+        result = api.generate_feedback(ASSIGNMENT)
+        if not result.get("success"):
+            failed = {}
+            autograded = os.path.join(root, "autograded")
+            for student in sorted(os.listdir(autograded)) if os.path.isdir(autograded) else []:
+                if os.path.isdir(os.path.join(autograded, student, ASSIGNMENT)):
+                    one = api.generate_feedback(ASSIGNMENT, student)
+                    if not one.get("success"):
+                        lines = (one.get("error") or one.get("log") or "no log").strip().splitlines()
+                        failed[student] = lines[-1][:200] if lines else "no log"
+            if failed:
+                raise FeedbackFailed(failed)
+            _checked(result, "generate_feedback")
     return os.path.join(root, "feedback")
 
 

@@ -165,7 +165,9 @@ def test_a_submission_missing_from_the_gradebook_or_autograded_is_recorded_again
 class _LostWorkers:
     """An executor whose every job fails (a worker that vanished)."""
 
-    def __init__(self, workers, scheduler=None):
+    peak_worker_kib = 0
+
+    def __init__(self, workers, scheduler=None, deadline=None):
         self.jobs = []
 
     def __enter__(self):
