@@ -12,7 +12,7 @@ UV_PIN := uv==0.13.9
 WORKERS ?=
 STUDENTS ?=
 
-.PHONY: help setup sysdeps sysdeps-sandbox apt-install demo test test-fast release grade feedback export report lab train bench mutants attacks bench-grading clean
+.PHONY: help setup sysdeps sysdeps-sandbox apt-install demo test test-fast test-numpy-min coverage release grade feedback export report lab train bench mutants attacks bench-grading clean
 
 help:
 	@sed -n 's/^## //p' Makefile
@@ -49,9 +49,27 @@ apt-install:
 demo: setup sysdeps-sandbox
 	$(PY) -m grader demo
 
-## test        set up and run the whole test suite
-test: setup sysdeps
+## test        set up and run the whole test suite (and the answer-handling tests under the lowest numpy)
+test: setup sysdeps test-numpy-min
+	$(PY) -m grader coverage
 	$(PY) -m pytest -q
+
+# The grader's handling of untrusted answers (wire protocol, answer validation) must give the same verdicts
+# under every numpy that pyproject.toml allows; these tests import only numpy and pytest, so a small second
+# environment runs them under the lowest supported numpy.
+NUMPY_MIN_VENV := .venv-numpy-min
+NUMPY_MIN := numpy==1.26.4
+NUMPY_MIN_TESTS := tests/security/test_protocol.py tests/security/test_answer_validation.py
+
+$(NUMPY_MIN_VENV)/.installed: pyproject.toml $(VENV)/.installed
+	$(VENV)/bin/uv venv -q --allow-existing --python $(PY) $(NUMPY_MIN_VENV)
+	$(VENV)/bin/uv pip install -q --python $(NUMPY_MIN_VENV)/bin/python $(FIND_LINKS) "$(NUMPY_MIN)" "pytest>=8,<10"
+	touch $@
+
+## test-numpy-min  wire-protocol and answer-validation tests under numpy 1.26.4, in .venv-numpy-min
+test-numpy-min: $(NUMPY_MIN_VENV)/.installed
+	PYTHONPATH=$(CURDIR) $(NUMPY_MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(NUMPY_MIN_TESTS)
+	@$(NUMPY_MIN_VENV)/bin/python -c "import numpy; assert numpy.__version__ == '1.26.4', numpy.__version__; print('ran under numpy', numpy.__version__)"
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser"
@@ -87,6 +105,10 @@ train: setup
 ## bench       fast vs PyTorch vs naive timings for Conv2d and MaxPool2d
 bench: setup
 	$(PY) -m tinytorch_ref.bench
+
+## coverage    the hidden checks' coverage model as a table: every argument value and window regime, and the checks that hit it
+coverage: setup
+	$(PY) -m grader coverage
 
 ## mutants     grade every mutant and alternative solution; print the kill table
 mutants: setup sysdeps-sandbox

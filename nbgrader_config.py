@@ -48,6 +48,15 @@ c.Autograde.autograde_preprocessors = [
 # `python -m grader grade` fills the cache in parallel before nbgrader records the grades.
 c.TrustedExecute.cache_dir = os.path.join(ROOT, ".grading", "cache")
 
+# Modules students may not use, per assignment: student code importing one gets a ModuleNotFoundError
+# that names it ("block"; "flag" lets the import work), and every use is a forbidden_library incident
+# in the grading record and the instructor report (grader/library_policy.py). Library code keeps
+# importing what it needs (matplotlib imports PIL).
+c.LibraryPolicy.forbidden_modules = {
+    "09_spatial": ["scipy.signal", "scipy.ndimage", "sklearn", "torch", "tensorflow", "jax", "cv2", "PIL"],
+}
+c.LibraryPolicy.action = "block"
+
 # Feedback never shows hidden-test source.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
 c.ClearHiddenTests.enforce_metadata = False

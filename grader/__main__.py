@@ -39,6 +39,7 @@ def main(argv=None) -> int:
     a.add_argument("--workers", type=int, default=None, help="parallel executions (default: cores + 1)")
     a.add_argument("--only", action="append", metavar="ATTACK", help="grade only these attacks (repeatable)")
     a.add_argument("--keep", metavar="DIR", default=None, help="build the scratch course in DIR and keep it")
+    sub.add_parser("coverage", help="which cells of the hidden checks' coverage model each check hits; gaps fail")
     b = sub.add_parser("bench", help="stock nbgrader vs our grading: throughput, bounds, isolation overhead")
     b.add_argument("--n", type=int, default=12, help="synthetic submissions (default: 12)")
     b.add_argument("--workers", type=int, default=None, help="workers of the all-cores run (default: cores + 1)")
@@ -88,6 +89,9 @@ def main(argv=None) -> int:
     elif args.command == "attacks":
         from .attack_suite import main as attacks_main
         return attacks_main(workers=args.workers, only=args.only, keep=args.keep)
+    elif args.command == "coverage":
+        from .coverage import main as coverage_main
+        return coverage_main(course.ROOT)
     elif args.command == "bench":
         from .bench_grading import main as bench_main
         return bench_main(n=args.n, workers=args.workers, keep=args.keep, isolation=args.isolation,

@@ -19,8 +19,10 @@ course, grader or host file and imported nothing hidden; the network probe
 reached neither a TCP server this run listens with on the host's loopback nor
 the internet; the pickling agent executed nothing in the grader; the link
 left in place of a kernel's connection file did not make the grader change a
-file's owner.  The limits of the run are :data:`LIMITS` (short, so runaway
-submissions cost seconds).
+file's owner; the leave probe planted its mark in every channel it could (and
+the keyring refused it), and the look probe found no mark in any channel.
+The limits of the run are :data:`LIMITS` (short, so runaway submissions cost
+seconds).
 """
 from __future__ import annotations
 
@@ -45,8 +47,14 @@ LIMITS = {"cell_timeout": 10, "check_timeout": 10, "submission_timeout": 120}
 GOOD = {"good_loops": ("loops", "style"), "good_im2col": ("im2col", "style"), "good_einsum": ("einsum", "style"),
         "good_buggy_flipped_kernel": ("flipped_kernel", "mutant"), "good_blank": ("release", "blank")}
 BLANK = "good_blank"
-PROBE = re.compile(r"^(SECRETS|NETWORK)-PROBE (\{.*\})$", re.M)
+PROBE = re.compile(r"^(SECRETS|NETWORK|LEAVE|LOOK)-PROBE (\{.*\})$", re.M)
 SECRET_SEEN = ("READ", "LISTED", "IMPORTED")
+# what the leave_state probe must report: channels closed at the root refuse the plant with these errors
+# (the seccomp filter refuses the keyring calls; the sandbox's root and /dev are root-owned), every other
+# channel takes the mark inside the planting sandbox, and its two lingering processes are alive
+LEAVE_REFUSED = {"keyring_user": "EPERM", "keyring_session": "EPERM", "cwd_parent": "EACCES", "dev_shm": "EACCES"}
+LEAVE_PLANTED = ("tmp", "home_cache", "mplconfigdir", "ipythondir", "cwd", "sysv_shm", "sysv_msg", "sysv_sem",
+                 "posix_mqueue", "sleeper_process", "abstract_socket", "environment")
 
 
 @dataclasses.dataclass
@@ -60,6 +68,7 @@ class Result:
     reasons: list[str]
     problems: list[str]
     seconds: float = 0.0
+    coordinator_seconds: float = 0.0   # the coordinating process's own time on it (planning, recording)
 
     @property
     def ok(self) -> bool:
@@ -155,7 +164,29 @@ def _probe_problems(attack: attacks.Attack, probes: dict[str, dict], targets: at
         problems += [f"the sandbox connected to {where}" for where, how in sorted(seen.items()) if how == "CONNECTED"]
         if f"127.0.0.1:{targets.port}" not in seen:
             problems.append("the network probe did not try the host's listener")
+    if attack.name == "leave_state":
+        problems += leave_problems(probes.get("leave"))
+    if attack.name == "look_for_state":
+        problems += look_problems(probes.get("look"))
     return problems
+
+
+def leave_problems(planted: dict | None) -> list[str]:
+    """How the leave_state probe's report differs from :data:`LEAVE_REFUSED` / :data:`LEAVE_PLANTED`."""
+    if planted is None:
+        return ["the leave probe printed nothing"]
+    want = {**LEAVE_REFUSED, **{name: "PLANTED" for name in LEAVE_PLANTED}, "processes_left": 2}
+    return [f"leave probe: {name} is {planted.get(name)!r}, expected {value!r}"
+            for name, value in want.items() if planted.get(name) != value]
+
+
+def look_problems(found: dict | None) -> list[str]:
+    """The channels in which the look_for_state probe found a mark (none may hold one), or what it missed."""
+    if found is None:
+        return ["the look probe printed nothing"]
+    missing = sorted((set(LEAVE_REFUSED) | set(LEAVE_PLANTED)) - set(found))
+    return ([f"the look probe did not try {missing}"] if missing else []) + \
+        [f"a later sandbox found the mark in {name}" for name, how in sorted(found.items()) if how == "FOUND"]
 
 
 def _check(attack: attacks.Attack, outcome, total: float, lost: tuple[str, ...], blank_total: float,
@@ -252,14 +283,16 @@ def run_suite(names: list[str] | None = None, workers: int | None = None, root: 
             total, lost = score(student)
             o = outcomes[student]
             results[student] = Result(student, "good", o.status, total, lost, o.reasons,
-                                      _good_problems(student, o, lost, total, max_total), o.seconds)
+                                      _good_problems(student, o, lost, total, max_total), o.seconds,
+                                      o.coordinator_seconds)
         for student, name in students.items():
             attack, o = attacks.BY_NAME[name], outcomes[student]
             total, lost = score(student)
             probes[student] = probe_outputs(scratch, student)
             problems = _check(attack, o, total, lost, blank_total, max_total)
             problems += _probe_problems(attack, probes[student], targets, listener)
-            results[student] = Result(student, attack.expect, o.status, total, lost, o.reasons, problems, o.seconds)
+            results[student] = Result(student, attack.expect, o.status, total, lost, o.reasons, problems, o.seconds,
+                                      o.coordinator_seconds)
         # what the host saw, charged to the attack that aimed at it
         student_of = {name: student for student, name in students.items()}
         if "network" in names and listener.accepted:
@@ -301,6 +334,8 @@ def table(report: SuiteReport) -> str:
 def main(workers: int | None = None, only: list[str] | None = None, keep: str | None = None) -> int:
     report = run_suite(only, workers=workers, root=keep, keep=keep is not None)
     print(table(report))
-    print(f"\nwall time {report.wall_seconds:.0f} s on {os.cpu_count()} cores"
+    slowest = max(report.results.values(), key=lambda r: r.coordinator_seconds)
+    print(f"\ncoordinator time per submission: at most {slowest.coordinator_seconds:.2f} s ({slowest.student})")
+    print(f"wall time {report.wall_seconds:.0f} s on {os.cpu_count()} cores"
           + (f"; scratch course kept in {report.root}" if keep else ""))
     return 0 if report.ok else 1

@@ -58,6 +58,7 @@ from tqdm.auto import tqdm
 from traitlets.config import Config
 
 from . import course, jobs, preflight
+from .nbgrader_ext.execute import TrustedExecute
 from .records import GradingRecord
 from .sandbox import SandboxPolicy
 
@@ -453,6 +454,8 @@ class _Run:
         self.db_url = self.coursedir.db_url
         self.policy = jobs.policy_values(SandboxPolicy(config=config))
         self.policy_key = json.dumps(self.policy, sort_keys=True)
+        # how verdicts become points is applied when recording (not cached), so it is part of the state's key
+        self.scoring_key = json.dumps({"partial_credit": TrustedExecute(config=config).partial_credit})
         self.grader_version = jobs.grader_version()
         self.max_score = sum(course.max_scores(root).values())
         self.cache = jobs.ResultCache(self.paths.cache)
@@ -513,7 +516,7 @@ class _Run:
             self.fail(student, str(exc), "")
             return None
         submission_key = hashlib.sha256(
-            f"{submission.digest}:{self.grader_version}:{self.policy_key}".encode()).hexdigest()
+            f"{submission.digest}:{self.grader_version}:{self.policy_key}:{self.scoring_key}".encode()).hexdigest()
         if self._unchanged(student, submission_key):
             return None
         check = preflight.stage(submission, self.paths.staging, student, self.assignment, self.limits)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-__all__ = ["Incident", "GradingRecord", "INCIDENT_KINDS"]
+__all__ = ["Incident", "CheckOutcome", "GradingRecord", "INCIDENT_KINDS"]
 
 INCIDENT_KINDS = {
     "timeout": "a cell ran longer than its time limit",
@@ -24,6 +24,8 @@ INCIDENT_KINDS = {
     "unresponsive": "the kernel ignored an interrupt and was restarted",
     "agent_unavailable": "the grading agent in the kernel did not answer (stopped or replaced by student code)",
     "grader_error": "a check itself failed (a bug in the grader, not the student's fault)",
+    "forbidden_library": "student code used a module the assignment forbids (blocked or flagged, as configured "
+                         "in c.LibraryPolicy)",
 }
 
 
@@ -39,6 +41,19 @@ class Incident:
 
 
 @dataclasses.dataclass
+class CheckOutcome:
+    """One check's verdict in one graded cell (the cell's points are split over its checks by weight)."""
+
+    cell: str
+    check: str
+    title: str
+    hidden: bool
+    passed: bool
+    message: str = ""
+    weight: float = 1.0
+
+
+@dataclasses.dataclass
 class GradingRecord:
     student: str
     assignment: str
@@ -50,6 +65,7 @@ class GradingRecord:
     seconds: float = 0.0
     kernel_starts: int = 0
     incidents: list[Incident] = dataclasses.field(default_factory=list)
+    checks: list[CheckOutcome] = dataclasses.field(default_factory=list)
 
     def add(self, kind: str, cell: str, detail: str = "") -> None:
         self.incidents.append(Incident(kind, cell, detail))
@@ -69,4 +85,5 @@ class GradingRecord:
     def from_json(cls, text: str) -> "GradingRecord":
         data = json.loads(text)
         data["incidents"] = [Incident(**i) for i in data.get("incidents", [])]
+        data["checks"] = [CheckOutcome(**c) for c in data.get("checks", [])]
         return cls(**data)

@@ -4,10 +4,18 @@ Each operation is one round trip over the agent's Unix socket (see
 public/agent.py): the request goes out as JSON + arrays, the response is read
 back and validated.  What comes back is only data:
 numbers, numeric arrays and opaque references, never an object.
+
+The kernel is untrusted, so each round trip is bounded by the grader: the
+request must be taken and the whole answer must arrive within the call's
+timeout (one deadline over every send and recv, so an answer that trickles in
+byte by byte still ends as :class:`CallTimedOut`), and an answer that breaks
+the protocol's limits (public/protocol.py) is refused with
+:class:`AnswerRefused`, which fails the check that asked and says why.
 """
 from __future__ import annotations
 
 import socket
+import time
 
 import numpy as np
 
@@ -15,7 +23,7 @@ from .public import protocol
 from .public.protocol import ProtocolError, Ref
 from .public.student import MAX_ELEMENTS, StudentError
 
-__all__ = ["RemoteStudent", "KernelLost", "CallTimedOut"]
+__all__ = ["RemoteStudent", "KernelLost", "CallTimedOut", "AnswerRefused"]
 
 
 class KernelLost(Exception):
@@ -24,6 +32,25 @@ class KernelLost(Exception):
 
 class CallTimedOut(Exception):
     """A call into student code did not finish in time."""
+
+
+class AnswerRefused(StudentError):
+    """The kernel's answer broke the protocol or its limits; the check that asked fails with this reason.
+
+    A StudentError (so an AssertionError): it fails that check like a wrong
+    value, never as an error of the grader.
+    """
+
+    def __init__(self, op: str, reason: str):
+        super().__init__(f"answering the grader ({op})", "ProtocolError", reason)
+        self.op, self.reason = op, reason
+        self.args = (f"your kernel's answer was refused ({op}): {reason}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __reduce__(self):
+        return (type(self), (self.op, self.reason))
 
 
 class RemoteStudent:
@@ -52,13 +79,13 @@ class RemoteStudent:
         arrays: dict = {}
         payload = {"op": op, "args": protocol.encode(list(args), arrays),
                    "kwargs": protocol.encode(kwargs, arrays)}
+        deadline = time.monotonic() + self.timeout  # for the request and the whole answer together
         try:
             if self.sock is None:
                 self.sock = self.connect()
-            self.sock.settimeout(self.timeout)
-            protocol.send(self.sock, payload, arrays)
-            response, arrays_in = protocol.receive(self.sock)
-        except socket.timeout:
+            protocol.send(self.sock, payload, arrays, deadline=deadline)
+            response, arrays_in = protocol.receive(self.sock, deadline=deadline)
+        except socket.timeout:  # TimeoutError: the deadline passed, however the bytes trickled
             self.close()
             raise CallTimedOut(f"{op} did not finish within {self.timeout:g} s") from None
         except (EOFError, OSError) as exc:
@@ -66,8 +93,7 @@ class RemoteStudent:
             raise KernelLost(f"lost the kernel during {op}: {exc}") from None
         except ProtocolError as exc:
             self.close()
-            raise StudentError(f"answering the grader ({op})", "ProtocolError",
-                               f"the kernel's answer was unusable: {exc}") from None
+            raise AnswerRefused(op, str(exc)) from None
         try:
             if response.get("ok") is True:
                 return protocol.decode(response.get("result"), arrays_in)
@@ -75,8 +101,7 @@ class RemoteStudent:
             if not isinstance(error, dict):
                 raise ProtocolError("malformed error")
         except ProtocolError as exc:
-            raise StudentError(f"answering the grader ({op})", "ProtocolError",
-                               f"the kernel's answer was unusable: {exc}") from None
+            raise AnswerRefused(op, str(exc)) from None
         text = {k: str(error.get(k, ""))[:600] for k in ("action", "type", "detail", "where")}
         if error.get("kind") == "protocol":
             raise StudentError(f"answering the grader ({op})", "ProtocolError", text["detail"])

@@ -5,16 +5,21 @@
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import html
 import math
 import os
+import re
 import statistics
 
 from . import batch, course
-from .records import INCIDENT_KINDS
+from .library_policy import INCIDENT as FORBIDDEN_LIBRARY
+from .records import INCIDENT_KINDS, GradingRecord
 
 SLOWEST = 10
+TOP_FAILURES = 3
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 STATUSES = ("graded", "graded_with_incidents", "failed")
 
 
@@ -39,6 +44,44 @@ class CellStats:
 
 
 @dataclasses.dataclass
+class CheckStats:
+    """How the graded submissions did on one check: passes, and the most frequent failure messages."""
+
+    cell: str
+    check: str
+    title: str
+    hidden: bool
+    passed: int
+    total: int
+    failures: list[tuple[str, int]]    # (message with its numbers replaced by #, submissions), most frequent first
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+
+def failure_pattern(message: str) -> str:
+    """A failure message with its numbers as #, so the same mistake on different values counts once."""
+    return _NUMBER.sub("#", message.splitlines()[0] if message else "")[:200]
+
+
+def check_stats(records: list[GradingRecord]) -> list[CheckStats]:
+    """Per check, in the order the checks ran: pass counts and the most frequent failures."""
+    order: dict[str, CheckStats] = {}
+    patterns: dict[str, collections.Counter] = {}
+    for record in records:
+        for c in record.checks:
+            stats = order.setdefault(c.check, CheckStats(c.cell, c.check, c.title, c.hidden, 0, 0, []))
+            stats.total += 1
+            stats.passed += c.passed
+            if not c.passed:
+                patterns.setdefault(c.check, collections.Counter())[failure_pattern(c.message)] += 1
+    for name, stats in order.items():
+        stats.failures = patterns.get(name, collections.Counter()).most_common(TOP_FAILURES)
+    return list(order.values())
+
+
+@dataclasses.dataclass
 class ReportData:
     assignment: str
     max_auto: float                         # sum of the autograded cells' points
@@ -54,6 +97,9 @@ class ReportData:
     slowest: list[batch.Outcome]
     issues: list[batch.Outcome]             # every submission not graded cleanly
     not_graded: list[str]
+    forbidden: list[tuple[str, str, str, str]] = dataclasses.field(default_factory=list)
+    # ^ forbidden_library incidents: (student, cell, module, detail), in student order
+    checks: list[CheckStats] = dataclasses.field(default_factory=list)   # every check of the graded submissions
 
 
 def histogram(values: list[float], maximum: float) -> tuple[list[float], list[int]]:
@@ -65,6 +111,38 @@ def histogram(values: list[float], maximum: float) -> tuple[list[float], list[in
         i = min(int(value // width), len(counts) - 1)
         counts[max(i, 0)] += 1
     return edges, counts
+
+
+def grading_records(root: str, outcomes: list[batch.Outcome]) -> dict[str, GradingRecord | None]:
+    """student -> the grading record of every graded outcome (None when it cannot be read)."""
+    records: dict[str, GradingRecord | None] = {}
+    for o in outcomes:
+        if o.status == "failed":
+            continue
+        path = os.path.join(root, "autograded", o.student, course.ASSIGNMENT, f"{course.ASSIGNMENT}.grading.json")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                records[o.student] = GradingRecord.from_json(fh.read())
+        except (OSError, ValueError, TypeError):
+            records[o.student] = None
+    return records
+
+
+def forbidden_uses(records: dict[str, GradingRecord | None],
+                   outcomes: list[batch.Outcome]) -> list[tuple[str, str, str, str]]:
+    """(student, cell, module, detail) of every forbidden_library incident, from the grading records."""
+    uses = []
+    for o in outcomes:
+        if FORBIDDEN_LIBRARY not in o.reasons:
+            continue
+        record = records.get(o.student)
+        if record is None:
+            uses.append((o.student, "", "", "the grading record could not be read"))
+            continue
+        for incident in record.incidents:
+            if incident.kind == FORBIDDEN_LIBRARY:  # its detail starts with the module: "scipy.signal: …"
+                uses.append((o.student, incident.cell, incident.detail.split(":", 1)[0], incident.detail))
+    return uses
 
 
 def gather(root: str = course.ROOT) -> ReportData:
@@ -82,6 +160,7 @@ def gather(root: str = course.ROOT) -> ReportData:
     auto = course.autograded_only(maxima)
 
     graded = [o for o in outcomes if o.status != "failed"]
+    records = grading_records(root, outcomes)
     totals = {o.student: float(course.autograded_points(scores.get(o.student, {}), auto)[0]) for o in graded}
     max_auto = float(sum(auto.values()))
     edges, counts = histogram(list(totals.values()), max_auto)
@@ -113,7 +192,8 @@ def gather(root: str = course.ROOT) -> ReportData:
         bin_edges=edges, bin_counts=counts, cells=cells,
         slowest=sorted(outcomes, key=lambda o: (-o.seconds, o.student))[:SLOWEST],
         issues=[o for o in outcomes if o.status != "graded"],
-        not_graded=not_graded)
+        not_graded=not_graded, forbidden=forbidden_uses(records, outcomes),
+        checks=check_stats([r for r in records.values() if r is not None]))
 
 
 # ---------------------------------------------------------------------------------------------- plots
@@ -207,15 +287,38 @@ def render_html(data: ReportData, histogram_png: str, cells_png: str) -> str:
     cells = _table(["cell", "points", "full", "partial", "zero"], [
         [f"<code>{_e(s.grade_id)}</code>", f"{s.points:g}"] +
         [f"{n} ({s.rate(n):.0%})" for n in (s.full, s.partial, s.zero)] for s in data.cells], {1, 2, 3, 4})
+    checks = _table(["cell", "check", "passed", "most frequent failures (numbers as #)"], [
+        [f"<code>{_e(c.cell)}</code>", ("(hidden) " if c.hidden else "") + _e(c.title),
+         f"{c.passed}/{c.total} ({c.rate:.0%})",
+         "<br>".join(f"{n} × {_e(pattern)}" for pattern, n in c.failures)] for c in data.checks], {2})
     slowest = _table(["student", "status", "seconds"], [
         [_e(o.student), _e(o.status), f"{o.seconds:.1f}"] for o in data.slowest], {2})
+    modules: dict[str, list[str]] = {}   # student -> forbidden modules, for the incidents table
+    for student, _, module, _ in data.forbidden:
+        if module not in modules.setdefault(student, []):
+            modules[student].append(module)
+
+    def reason(o: batch.Outcome, r: str) -> str:
+        text = explain(r)
+        if r == FORBIDDEN_LIBRARY and modules.get(o.student):
+            text += " (" + ", ".join(f"<code>{_e(m)}</code>" for m in modules[o.student]) + ")"
+        return text
+
     if data.issues:
         issues = _table(["student", "status", "reasons", "preflight notes"], [
             [_e(o.student), _e(o.status),
-             "<br>".join(explain(r) for r in o.reasons) or "no reason recorded",
+             "<br>".join(reason(o, r) for r in o.reasons) or "no reason recorded",
              "<br>".join(_e(n) for n in o.notes)] for o in data.issues])
     else:
         issues = "<p>Every graded submission was graded cleanly.</p>\n"
+    forbidden = ""
+    if data.forbidden:
+        forbidden = ("<h2>Forbidden libraries</h2>\n<p>Uses of modules the assignment forbids "
+                     "(<code>c.LibraryPolicy</code>), one row per cell and module: found in the cell's source "
+                     "before it ran, or by the import guard in the kernel.</p>\n" +
+                     _table(["student", "cell", "module", "detail"], [
+                         [_e(student), f"<code>{_e(cell)}</code>", f"<code>{_e(module)}</code>", _e(detail)]
+                         for student, cell, module, detail in data.forbidden]))
     waiting = ""
     if data.not_graded:
         waiting = ("<h2>Not yet graded</h2>\n<p>" + ", ".join(_e(s) for s in data.not_graded) + "</p>\n")
@@ -228,8 +331,10 @@ def render_html(data: ReportData, histogram_png: str, cells_png: str) -> str:
             f"<h2>Autograded cells</h2>\n<p>Share of the {len(data.totals)} graded submissions with full, "
             f"partial and zero points on each cell, in notebook order.</p>\n"
             f"<img src=\"{_e(cells_png)}\" alt=\"pass rates per autograded cell\">\n{cells}"
+            f"<h2>Checks</h2>\n<p>Every check of every autograded cell: the share of graded submissions that "
+            f"pass it, and what the others most often got wrong.</p>\n{checks}"
             f"<h2>Slowest submissions</h2>\n{slowest}"
-            f"<h2>Failures and incidents</h2>\n{issues}{waiting}"
+            f"<h2>Failures and incidents</h2>\n{issues}{forbidden}{waiting}"
             "</body>\n</html>\n")
 
 

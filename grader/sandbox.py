@@ -14,6 +14,10 @@ Mechanisms (all standard on Debian; the process tree is started by root):
   with every capability dropped, so RLIMIT_NPROC really caps its processes.
 * prlimit: address-space (memory), process-count, file-size and open-file
   limits.
+* seccomp (``grader.seccomp``, loaded by bubblewrap): the kernel keyring,
+  namespaces, mounts, ptrace and other kernel attack surface are refused
+  with EPERM, so no sandbox leaves state in the uid's keyring for the next
+  one that runs as that uid.
 
 The kernel talks to the grader over Unix sockets (ZeroMQ ``ipc`` transport)
 in a directory shared with the sandbox, because a process in its own
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import glob
 import logging
 import os
 import shutil
@@ -39,8 +44,10 @@ import sysconfig
 import tempfile
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import CaselessStrEnum, Integer, List, Unicode
-from traitlets.config import Configurable
+from traitlets import Bool, CaselessStrEnum, Integer, List, Unicode
+
+from . import seccomp as seccomp_filter
+from .library_policy import LibraryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +58,12 @@ class SandboxUnavailable(RuntimeError):
     """The configured isolation cannot be provided on this machine."""
 
 
-class SandboxPolicy(Configurable):
-    """Limits and isolation for one submission's kernel (configure as ``c.SandboxPolicy.*``)."""
+class SandboxPolicy(LibraryPolicy):
+    """Limits and isolation for one submission's kernel (configure as ``c.SandboxPolicy.*``).
+
+    It is a :class:`~grader.library_policy.LibraryPolicy` too (``c.LibraryPolicy.*``: the modules an
+    assignment forbids), so those settings reach every execution job and its cache key with the rest.
+    """
 
     mode = CaselessStrEnum(["bwrap", "rlimits", "none"], default_value="bwrap",
                            help="bwrap: namespaces + uid + rlimits (default); rlimits: uid + rlimits only; "
@@ -72,11 +83,19 @@ class SandboxPolicy(Configurable):
     slot_dir = Unicode("/tmp/grader-sandbox-slots", help="Lock files that hand out uid slots").tag(config=True)
     hidden_packages = List(["torch", "tinytorch_ref", "grader"],
                            help="Installed packages made invisible inside the sandbox").tag(config=True)
+    seccomp = Bool(True, help="Load grader.seccomp's filter into the kernel (bwrap mode): keyring, namespace, "
+                              "mount, ptrace and other system calls fail with EPERM").tag(config=True)
 
     def describe(self) -> str:
         return (f"{self.mode}: cell {self.cell_timeout}s, submission {self.submission_timeout}s, "
                 f"memory {self.memory_bytes // 2 ** 20} MiB, processes {self.max_processes}, "
-                f"output {self.output_bytes // 1024} KiB, disk {self.disk_bytes // 2 ** 20} MiB")
+                f"output {self.output_bytes // 1024} KiB, {self.describe_seccomp()}, "
+                f"disk {self.disk_bytes // 2 ** 20} MiB")
+
+    def describe_seccomp(self) -> str:
+        if self.seccomp and self.mode == "bwrap":
+            return f"seccomp denies {len(seccomp_filter.DENIED)} syscalls"
+        return "no seccomp" + (" (bwrap mode only)" if self.seccomp and self.mode == "rlimits" else "")
 
 
 def _python_roots() -> list[str]:
@@ -87,6 +106,17 @@ def _python_roots() -> list[str]:
 
 def _site_packages() -> str:
     return sysconfig.get_paths()["purelib"]
+
+
+def _install_paths() -> list[str]:
+    """Files in site-packages that name where editable installs live (the course's directory).
+
+    They serve only the editable packages (``grader``, ``tinytorch_ref``), which are not mounted
+    in the sandbox; an empty file is bound over each.
+    """
+    site = _site_packages()
+    return sorted(glob.glob(os.path.join(site, "__editable__*")) +
+                  glob.glob(os.path.join(site, "*.dist-info", "direct_url.json")))
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,6 +167,8 @@ class Sandbox:
     Use as a context manager; everything is removed on exit.
     """
 
+    hidden_modules: tuple[str, ...] = ()  # dotted names hidden like policy.hidden_packages (set per assignment)
+
     def __init__(self, policy: SandboxPolicy, files: dict[str, bytes] | None = None):
         self.policy = policy
         if policy.mode != "none" and os.geteuid() != 0:
@@ -153,6 +185,7 @@ class Sandbox:
         self.root = tempfile.mkdtemp(prefix="grader-sandbox-")
         os.chmod(self.root, 0o755)
         self.slot, self.disk_bounded = None, False
+        self.inherit_fds: list[int] = []   # descriptors the next wrapped command reads (the seccomp filter)
         try:
             self._populate(files)
         except BaseException:
@@ -215,7 +248,13 @@ class Sandbox:
             text += " (disk unbounded: no tmpfs)"
         return text
 
+    def release_fds(self) -> None:
+        """Close the descriptors handed to commands from :meth:`wrap` (call once the command has started)."""
+        while self.inherit_fds:
+            os.close(self.inherit_fds.pop())
+
     def close(self) -> None:
+        self.release_fds()
         if self.disk_bounded:
             subprocess.run(["umount", "--lazy", self.root], capture_output=True, timeout=30)
             self.disk_bounded = False
@@ -255,6 +294,21 @@ class Sandbox:
                 fh.write("raise ModuleNotFoundError(f'{__name__} is not available while grading')\n")
         return path
 
+    def _empty_file(self) -> str:
+        """An empty file (outside the sandbox's view), bound over files whose content the sandbox must not read."""
+        path = os.path.join(self.root, "empty")
+        if not os.path.exists(path):
+            open(path, "wb").close()
+        return path
+
+    def _seccomp_fd(self) -> int:
+        """A descriptor holding the compiled seccomp filter, for bwrap's ``--seccomp``; closed by :meth:`release_fds`."""
+        fd = os.memfd_create("grader-seccomp")  # close-on-exec: only a command given it in pass_fds inherits it
+        self.inherit_fds.append(fd)
+        os.write(fd, seccomp_filter.program())
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
+
     def environment(self) -> dict[str, str]:
         return {
             "HOME": self.work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
@@ -264,7 +318,11 @@ class Sandbox:
         }
 
     def wrap(self, command: list[str]) -> list[str]:
-        """The command line that runs ``command`` inside this sandbox."""
+        """The command line that runs ``command`` inside this sandbox.
+
+        With the seccomp filter on, start it with ``pass_fds=self.inherit_fds``, then call
+        :meth:`release_fds`.
+        """
         p = self.policy
         limits = ["prlimit", f"--as={p.memory_bytes}", f"--nproc={p.max_processes}",
                   f"--fsize={p.max_file_bytes}", "--nofile=256", "--core=0", "--"]
@@ -293,8 +351,8 @@ class Sandbox:
         for root in _python_roots():
             cmd += ["--ro-bind", root, root]
         site = _site_packages()
-        for name in p.hidden_packages:
-            target = os.path.join(site, name)
+        for name in [*p.hidden_packages, *self.hidden_modules]:  # "scipy.signal" is site/scipy/signal
+            target = os.path.join(site, *name.split("."))
             if os.path.isdir(target):  # its files vanish, and importing it raises ImportError
                 cmd += ["--tmpfs", target, "--ro-bind", self._import_blocker(), os.path.join(target, "__init__.py")]
             elif os.path.isfile(target + ".py"):
@@ -302,6 +360,12 @@ class Sandbox:
         cmd += ["--perms", "0755", "--dir", self.root,
                 "--bind", self.work, self.work, "--bind", self.io, self.io,
                 "--proc", "/proc", "--dev", "/dev", "--chdir", self.work]
+        # bwrap's own process is pid 1 of the sandbox: its command line (every mount above) reads as empty,
+        # and so do the editable installs' path files
+        for path in ["/proc/1/cmdline", "/proc/1/task/1/cmdline"] + _install_paths():
+            cmd += ["--ro-bind", self._empty_file(), path]
+        if p.seccomp:
+            cmd += ["--seccomp", str(self._seccomp_fd())]
         return cmd + drop + limits + command
 
 
@@ -327,16 +391,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox.policy.mode != "bwrap":
             env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
         kw["env"] = env
-        # the kernel's own stdout/stderr (start-up banners, a segfault report) go to a log, not to ours
-        self._kernel_log = open(os.path.join(self.sandbox.root, "kernel.log"), "ab")
-        kw["stdout"] = kw["stderr"] = self._kernel_log
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    def kernel_log_tail(self, limit: int = 2000) -> str:
-        path = os.path.join(self.sandbox.root, "kernel.log")
+        # the kernel's own stdout/stderr (start-up banners, a segfault report) are dropped: no file of the
+        # grader stays open in the kernel, to be reopened through /proc/self/fd
+        kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
+        kw["pass_fds"] = tuple(self.sandbox.inherit_fds)   # the seccomp filter, read by bwrap
         try:
-            with open(path, "rb") as fh:
-                fh.seek(max(0, os.path.getsize(path) - limit))
-                return fh.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:
+            self.sandbox.release_fds()

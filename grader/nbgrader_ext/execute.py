@@ -31,12 +31,13 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
-from traitlets import Instance, Unicode, default
+from traitlets import Bool, Instance, Unicode, default
 
 from ..public.checking import CheckResult
 from ..public.visible_checks import REGISTRY as VISIBLE
 from ..jobs import ExecutionResult, ResultCache, directory_files, fingerprint, policy_values
-from ..records import GradingRecord
+from ..library_policy import LibraryWatch, graded_cell_before
+from ..records import CheckOutcome, GradingRecord
 from ..remote import CallTimedOut, KernelLost, RemoteStudent
 from ..sandbox import Sandbox, SandboxPolicy
 
@@ -80,23 +81,53 @@ def hidden_registry():
     return REGISTRY
 
 
-def report_outputs(group_results: list[tuple[bool, CheckResult]]) -> list:
-    """Cell outputs for a graded cell: a PASS/FAIL listing, plus an error if anything failed."""
+def earned_points(results: list[CheckOutcome], points: float) -> float:
+    """What a graded cell earns: its points split over its hidden checks by weight.
+
+    A visible check earns nothing by itself (its inputs and expected values are printed in the
+    student's notebook, so a table of answers could pass it), but a failing one counts against
+    the cell like a failing hidden check: full points need every check of the cell to pass.
+    """
+    hidden = sum(r.weight for r in results if r.hidden)
+    against = hidden + sum(r.weight for r in results if not r.hidden and not r.passed)
+    return points * sum(r.weight for r in results if r.hidden and r.passed) / against if against else 0.0
+
+
+def report_outputs(results: list[CheckOutcome], points: float, partial_credit: bool) -> list:
+    """Cell outputs for a graded cell, in the form nbgrader's ``determine_grade`` scores.
+
+    A PASS/FAIL listing with each check's points goes to stdout.  All checks passed: nothing else
+    (full points).  With ``partial_credit`` and points earned (:func:`earned_points`): an
+    ``execute_result`` holding them (nbgrader's partial credit).  Otherwise, when a check failed:
+    an error output (no points).
+    """
+    hidden_weight = sum(r.weight for r in results if r.hidden) or 1.0
     lines, failed = [], []
-    for hidden, r in group_results:
-        title = (HIDDEN_MARK if hidden else "") + r.title
-        lines.append(f"[{'PASS' if r.passed else 'FAIL'}] {title}")
+    for r in results:
+        title = (HIDDEN_MARK if r.hidden else "") + r.title
+        share = points * r.weight / hidden_weight
+        worth = f" ({share if r.passed else 0:.3g}/{share:.3g} points)" if r.hidden else " (an example: no points of its own)"
+        lines.append(f"[{'PASS' if r.passed else 'FAIL'}] {title}{worth}")
         if not r.passed:
             failed.append(r)
             lines.extend("       " + line for line in r.message.splitlines())
-    total = len(group_results)
-    lines.append(f"{total - len(failed)}/{total} checks passed.")
+    total = len(results)
+    earned = earned_points(results, points)
+    scored = earned if (partial_credit or not failed) else 0.0
+    lines.append(f"{total - len(failed)}/{total} checks passed: {scored:.3g} of {points:.3g} points.")
     outputs = [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
-    if failed:
+    if failed and partial_credit and earned > 0:
+        outputs.append(nbformat.v4.new_output("execute_result", data={"text/plain": repr(min(earned, points))},
+                                              execution_count=None))
+    elif failed:
         summary = f"{len(failed)} of {total} checks failed. First failure: {failed[0].message}"
         outputs.append(nbformat.v4.new_output("error", ename="CheckFailure", evalue=summary,
                                               traceback=[f"CheckFailure: {summary}"]))
     return outputs
+
+
+def cell_points(cell) -> float:
+    return float(cell.metadata.get("nbgrader", {}).get("points", 0) or 0)
 
 
 class TrustedExecute(Execute):
@@ -108,6 +139,9 @@ class TrustedExecute(Execute):
     record_suffix = Unicode(".grading.json", help="Suffix of the per-notebook grading record").tag(config=True)
     cache_dir = Unicode("", help="Where executions are cached by content (empty: no cache); "
                                  "`python -m grader grade` fills it in parallel before nbgrader runs").tag(config=True)
+    partial_credit = Bool(True, help="A graded cell earns its checks' share of its points for every check that "
+                                     "passes (weights declared with each check, equal by default); False: all "
+                                     "or nothing per cell").tag(config=True)
 
     @default("policy")
     def _policy_default(self):
@@ -128,12 +162,17 @@ class TrustedExecute(Execute):
 
     # ------------------------------------------------------------- kernel control
     def _start_kernel(self) -> None:
+        if self._record.kernel_starts == 0:  # the notebook's first kernel: its forbidden libraries (library_policy.py)
+            self._libraries = LibraryWatch(self.policy, self._record.assignment, self._record)
+            self._sandbox.hidden_modules = self._libraries.file_hidden()
+        self._libraries.kernel_started()
         self.km = self._sandbox.kernel_manager(parent=self)
         self.start_new_kernel()
         self.start_new_kernel_client()
         self._record.kernel_starts += 1
-        # the agent thread starts before any student code runs (see public/agent.py)
-        bootstrap = nbformat.v4.new_code_cell(f"__import__('spatial_checks.agent').agent.listen({self._agent_path!r})")
+        # the import guard and the agent thread start before any student code runs (public/imports.py, agent.py)
+        bootstrap = nbformat.v4.new_code_cell(self._libraries.bootstrap() +
+                                              f"__import__('spatial_checks.agent').agent.listen({self._agent_path!r})")
         status = self._execute(bootstrap, 0, 30, store_history=False)
         errors = [o for o in bootstrap.outputs if o.get("output_type") == "error"]
         if status != "ok" or errors:
@@ -246,7 +285,13 @@ class TrustedExecute(Execute):
 
     def _run_student_cell(self, index: int, cell) -> None:
         name = self._cell_name(index)
+        # forbidden libraries: what the checks since the last student cell imported, then this cell's source
+        # (trusted, before it runs), then what the import guard saw it do
+        self._libraries.collect(graded_cell_before(self.nb, index) or name, self._connect_agent)
+        self._libraries.scan_cell(name, cell.source)
         status = self._execute(cell, index, self.policy.cell_timeout)
+        if status in ("ok", "timeout"):
+            self._libraries.collect(name, self._connect_agent)
         if self._output_exceeded and self._output_cell is not None:
             self._record.add("too_much_output", name, f"more than {self.policy.output_bytes} bytes of output")
             cell.outputs = [nbformat.v4.new_output(
@@ -358,8 +403,23 @@ class TrustedExecute(Execute):
                         self._kernel_gone = True
         if student is not None:
             student.close()
-        cell.outputs = report_outputs(results)
+        if not self._kernel_gone:  # forbidden modules student code imported while these checks called it
+            self._libraries.collect(name, self._connect_agent)
+        outcomes = [CheckOutcome(name, r.name, r.title, hidden, r.passed, r.message, r.weight) for hidden, r in results]
+        self._record.checks.extend(outcomes)
+        cell.outputs = report_outputs(outcomes, cell_points(cell), self.partial_credit)
         cell.execution_count = None
+
+    def render_grade_cells(self, nb, record: GradingRecord) -> None:
+        """Write every graded cell's outputs from the record's check verdicts, with this executor's settings."""
+        by_cell: dict[str, list[CheckOutcome]] = {}
+        for outcome in record.checks:
+            by_cell.setdefault(outcome.cell, []).append(outcome)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+                name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
+                if name in by_cell:
+                    cell.outputs = report_outputs(by_cell[name], cell_points(cell), self.partial_credit)
 
     # ------------------------------------------------------------- entry points
     def policy_key(self) -> str:
@@ -417,6 +477,8 @@ class TrustedExecute(Execute):
             nb, record = self.run_notebook(nb, files, resources)
             if cache:
                 cache.put(ExecutionResult(key, record.student, nbformat.writes(nb), record.to_json()))
+        # the verdicts are cached, the scoring is not: all-or-nothing or partial credit is read now
+        self.render_grade_cells(nb, record)
         resources.setdefault("outputs", {})[f"{record.notebook}{self.record_suffix}"] = record.to_json().encode()
         resources["grading_record"] = record
         return nb, resources

@@ -6,8 +6,9 @@ The trusted grader starts it before any student cell runs::
 
 and then, between cells, sends it requests over that Unix socket.  Each
 request is one :class:`~.student.LocalStudent` operation on the notebook's
-namespace; the answer is plain data (numbers, numeric arrays, opaque
-references).  The agent decides nothing: every verdict is computed by the
+namespace (or ``reset``, or ``forbidden_imports``: what the import guard of
+``imports.py`` saw since the last request); the answer is plain data
+(numbers, strings, numeric arrays, opaque references).  The agent decides nothing: every verdict is computed by the
 grader from the returned arrays.  While an operation runs, anything the
 student's code prints is discarded (it never reaches the notebook).
 """
@@ -19,7 +20,7 @@ import socket
 import sys
 import threading
 
-from . import protocol
+from . import imports, protocol
 from .student import LocalStudent, StudentError
 
 OPERATIONS = {"has", "call", "new", "tensor", "apply", "backward", "data", "grad",
@@ -53,6 +54,8 @@ def handle(payload: dict, arrays: dict, student: LocalStudent) -> tuple[dict, di
         if op == "reset":
             _handles.clear()
             return {"ok": True, "result": None}, {}
+        if op == imports.GUARD_OP:  # what the import guard saw since the last request (public/imports.py)
+            return {"ok": True, "result": protocol.encode(imports.take_attempts(), arrays_out)}, {}
         if op not in OPERATIONS:
             raise protocol.ProtocolError(f"unknown operation {op!r}")
         args = protocol.decode(payload.get("args", []), arrays, _from_ref)

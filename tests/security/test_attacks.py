@@ -58,13 +58,26 @@ def test_the_catalog_covers_every_threat_of_the_model():
             "invalid_json", "empty_file", "not_utf8", "wrong_file_name", "extra_files", "huge_stored_output",
             "output_flood", "sys_exit", "os_exit", "segfault", "infinite_loop", "memory_bomb", "fork_bomb",
             "disk_bomb"} <= names
-    assert len(attacks.CATALOG) == len(names) == 41
+    assert {"link_to_source", "link_to_classmate", "link_to_gradebook", "link_to_passwd", "student_folder_link",
+            "extra_file_link", "extra_fifo", "outside_hard_link", "notebook_folder", "lone_surrogates",
+            "many_empty_cells", "deep_metadata"} <= set(UNGRADABLE)
+    assert {"drip_answer", "compressed_bomb", "deep_json", "odd_arrays", "leave_state", "look_for_state",
+            "scipy_solution", "obfuscated_scipy_import", "from_scipy_import_ndimage", "non_utf8_file_name"} <= names
+    assert "visible_lookup" in TAMPERING
+    assert len(attacks.CATALOG) == len(names) == 64
+
+
+def test_no_submission_is_recorded_as_a_grader_error(suite):
+    """Odd answers, files and notebooks are the student's problem, reported as such, never the grader's."""
+    blamed = {s: r.reasons for s, r in suite.results.items()
+              if "grader_error" in r.reasons or any(x.startswith("grader error") for x in r.reasons)}
+    assert blamed == {}
 
 
 def test_good_submissions_in_the_same_batch_are_graded_exactly(suite):
     good = {s: (r.status, r.total, r.problems) for s, r in suite.results.items() if s in attack_suite.GOOD}
     assert good == {"good_loops": ("graded", 44.0, []), "good_im2col": ("graded", 44.0, []),
-                    "good_einsum": ("graded", 44.0, []), "good_buggy_flipped_kernel": ("graded", 32.0, []),
+                    "good_einsum": ("graded", 44.0, []), "good_buggy_flipped_kernel": ("graded", 35.6, []),
                     "good_blank": ("graded", 0.0, [])}
     assert suite.blank_total == 0.0 and suite.max_total == 44.0
 
@@ -156,8 +169,8 @@ def test_every_submission_has_a_row_or_a_failure_record(suite):
     assert set(outcomes) == set(suite.results) == set(rows)
     assert {o.status for o in outcomes.values()} <= {"graded", "graded_with_incidents", "failed"}
     assert sorted(s for s, o in outcomes.items() if o.status == "failed") == sorted(f"attack_{n}" for n in UNGRADABLE)
-    assert suite.summary.startswith("41 graded (")
-    assert ", 5 failed, 0 skipped" in suite.summary
+    assert suite.summary.startswith("52 graded (")
+    assert ", 17 failed, 0 skipped" in suite.summary
 
 
 def test_the_suite_table_lists_every_verdict(suite):

@@ -1,15 +1,18 @@
 """The sandbox's mechanisms, its loud degraded modes, and the per-notebook time limit."""
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
 import subprocess
+import sys
 
 import nbformat
 import pytest
 from traitlets.config import Config
 
-from grader import batch, course, sandbox
+from grader import batch, course, sandbox, seccomp
 from grader.nbgrader_ext.execute import TrustedExecute
 from grader.samples import cells as sample_cells
 from grader.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable
@@ -124,3 +127,169 @@ def test_the_notebook_time_limit_stops_grading_and_is_recorded():
     last = graded["test_simplecnn_training"].outputs
     assert any(o.output_type == "error" for o in last)
     assert "not run: the notebook reached its time limit" in last[0].text
+
+
+# ------------------------------------------------------------------ seccomp and small leaks
+def test_the_seccomp_program_for_one_denied_call():
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050001, 0x00050026
+    assert seccomp.instructions({"keyctl": (250, 219)}) == [
+        (ld, 0, 0, 4),                     # 0: the architecture
+        (jeq, 0, 7, 0xC000003E),           # 1: x86_64, else to 9
+        (ld, 0, 0, 0),                     # 2: the syscall number
+        (jge, 19, 0, 0x40000000),          # 3: x32 ABI: deny (23)
+        (jeq, 12, 0, 56),                  # 4: clone: its flags (17)
+        (jeq, 18, 0, 435),                 # 5: clone3: ENOSYS (24)
+        (jeq, 13, 0, 135),                 # 6: personality: its argument (20)
+        (jeq, 15, 0, 250),                 # 7: keyctl: deny (23)
+        (ret, 0, 0, allow),                # 8
+        (jeq, 0, 6, 0xC00000B7),           # 9: aarch64, else to 16
+        (ld, 0, 0, 0),                     # 10
+        (jeq, 5, 0, 220),                  # 11: clone (17)
+        (jeq, 11, 0, 435),                 # 12: clone3 (24)
+        (jeq, 6, 0, 92),                   # 13: personality (20)
+        (jeq, 8, 0, 219),                  # 14: keyctl (23)
+        (ret, 0, 0, allow),                # 15
+        (ret, 0, 0, eperm),                # 16: any other architecture
+        (ld, 0, 0, 16),                    # 17: clone's flags
+        (jset, 4, 0, 0x7E020000),          # 18: a new namespace: deny (23)
+        (ret, 0, 0, allow),                # 19
+        (ld, 0, 0, 16),                    # 20: personality's argument
+        (jeq, 3, 0, 0),                    # 21: the default persona (25)
+        (jeq, 2, 0, 0xFFFFFFFF),           # 22: a query (25)
+        (ret, 0, 0, eperm),                # 23: deny
+        (ret, 0, 0, enosys),               # 24
+        (ret, 0, 0, allow),                # 25
+    ]
+    code = seccomp.program({"keyctl": (250, 219)})
+    assert len(code) == 26 * 8
+    assert code[:16] == b"\x20\x00\x00\x00\x04\x00\x00\x00\x15\x00\x00\x07\x3e\x00\x00\xc0"  # u16 code, u8, u8, u32
+
+
+def test_the_policy_records_the_seccomp_filter():
+    assert "seccomp denies 49 syscalls, disk 256 MiB" in SandboxPolicy().describe()
+    assert "no seccomp, disk" in SandboxPolicy(seccomp=False).describe()
+    assert "no seccomp (bwrap mode only)" in SandboxPolicy(mode="rlimits").describe()
+    assert len(seccomp.DENIED) == 49 and {"add_key", "request_key", "keyctl", "unshare", "ptrace"} <= set(seccomp.DENIED)
+
+
+def test_the_filter_is_handed_to_bwrap_on_a_descriptor_closed_after_use():
+    with Sandbox(SandboxPolicy()) as box:
+        cmd = box.wrap(["python"])
+        fd = int(cmd[cmd.index("--seccomp") + 1])
+        assert box.inherit_fds == [fd] and os.read(fd, 1 << 16) == seccomp.program()
+        box.release_fds()
+        assert box.inherit_fds == [] and not is_open(fd)
+        cmd = box.wrap(["python"])   # never started: closing the sandbox closes it
+        fd = int(cmd[cmd.index("--seccomp") + 1])
+    assert box.inherit_fds == [] and not is_open(fd)
+    with Sandbox(SandboxPolicy(seccomp=False)) as box:
+        assert "--seccomp" not in box.wrap(["python"]) and box.inherit_fds == []
+
+
+def is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+INSIDE = """\
+import ctypes, errno, json, os, threading
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+NR = {"x86_64": {"add_key": 248, "keyctl": 250, "unshare": 272}, "aarch64": {"add_key": 217, "keyctl": 219, "unshare": 97}}
+nr = NR[os.uname().machine]
+
+def call(*args):
+    result = libc.syscall(*args)
+    return "ok" if result >= 0 else errno.errorcode[ctypes.get_errno()]
+
+seen = {  # KEY_SPEC_PROCESS_KEYRING (-2): a keyring that ends with this process
+    "add_key": call(nr["add_key"], b"user", b"probe", b"x", ctypes.c_size_t(1), ctypes.c_int(-2)),
+    "keyctl": call(nr["keyctl"], 0, ctypes.c_int(-2), 1),   # KEYCTL_GET_KEYRING_ID, create
+}
+if os.getuid() != 0:  # as root outside, a user namespace would be made for real: not asked for there
+    seen["unshare(CLONE_NEWUSER)"] = call(nr["unshare"], 0x10000000)
+    seen["personality(ADDR_NO_RANDOMIZE)"] = "ok" if libc.personality(0x0040000) >= 0 else "EPERM"
+import numpy, zmq
+seen["numpy"] = float(numpy.linalg.norm(numpy.arange(4.0).reshape(2, 2) @ numpy.eye(2)) ** 2)
+ctx = zmq.Context()
+a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+a.bind("inproc://probe"); b.connect("inproc://probe"); a.send(b"ping")
+seen["zmq"] = b.recv().decode()
+thread = threading.Thread(target=lambda: None); thread.start(); thread.join()
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+seen["fork"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+print(json.dumps(seen, sort_keys=True))
+"""
+
+
+def run_inside(policy: SandboxPolicy, code: str) -> str:
+    with Sandbox(policy) as box:
+        cmd = box.wrap([sys.executable, "-c", code])
+        try:
+            done = subprocess.run(cmd, pass_fds=box.inherit_fds, capture_output=True, text=True, timeout=120)
+        finally:
+            box.release_fds()
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_filter_refuses_the_keyring_and_namespaces_inside_and_numpy_and_zmq_work():
+    inside = json.loads(run_inside(SandboxPolicy(), INSIDE))
+    assert inside == {"add_key": "EPERM", "keyctl": "EPERM", "unshare(CLONE_NEWUSER)": "EPERM",
+                      "personality(ADDR_NO_RANDOMIZE)": "EPERM", "numpy": 14.0, "zmq": "ping", "fork": 7}
+    outside = subprocess.run([sys.executable, "-c", INSIDE], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(outside.stdout) == {"add_key": "ok", "keyctl": "ok", "numpy": 14.0, "zmq": "ping", "fork": 7}
+    # the same sandbox without the filter: the calls go through, so the filter is what refuses them
+    unfiltered = json.loads(run_inside(SandboxPolicy(seccomp=False), INSIDE))
+    assert unfiltered == {**inside, "add_key": "ok", "keyctl": "ok", "unshare(CLONE_NEWUSER)": "ok",
+                          "personality(ADDR_NO_RANDOMIZE)": "ok"}
+
+
+LEAKS = """\
+import glob, json
+paths = ["/proc/1/cmdline", "/proc/1/task/1/cmdline"] + json.loads(__INSTALL__)
+print(json.dumps({path: open(path, "rb").read().decode() for path in paths}))
+"""
+
+
+def test_the_sandbox_reads_neither_bwraps_command_line_nor_the_editable_installs_paths():
+    install = sandbox._install_paths()
+    names = sorted(os.path.basename(p) for p in install)
+    assert any(n.startswith("__editable__") and n.endswith(".pth") for n in names), names
+    assert any(n.startswith("__editable__") and n.endswith("finder.py") for n in names), names
+    assert all(REPO.encode() in open(p, "rb").read() for p in install if p.endswith(("finder.py", ".json")))
+    seen = json.loads(run_inside(SandboxPolicy(), LEAKS.replace("__INSTALL__", repr(json.dumps(install)))))
+    assert seen == {path: "" for path in ["/proc/1/cmdline", "/proc/1/task/1/cmdline", *install]}
+
+
+FDS = ("import json, os; print(json.dumps(sorted({os.readlink('/proc/self/fd/' + fd) for fd in os.listdir('/proc/self/fd')"
+       " if os.path.exists('/proc/self/fd/' + fd)})))")
+
+
+def test_the_kernel_holds_no_file_of_the_grader_open():
+    async def kernel_fds(box):
+        km = box.kernel_manager()
+        await km.start_kernel()
+        assert box.inherit_fds == []   # the filter's descriptor is closed once the kernel has started
+        kc = km.client()
+        kc.start_channels()
+        texts = []
+        try:
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive(FDS, timeout=60, output_hook=lambda m: texts.append(m["content"].get("text", "")))
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+        return json.loads("".join(texts))
+
+    with Sandbox(SandboxPolicy()) as box:
+        targets = asyncio.run(kernel_fds(box))
+        assert "kernel.log" not in os.listdir(box.root)
+    # pipes, sockets, event fds, and the kernel's original stdout/stderr, which are /dev/null
+    assert [t for t in targets if t.startswith("/")] == ["/dev/null"], targets

@@ -1,13 +1,15 @@
 """Visible checks: small, hand-computed examples a student can run and read.
 
 Every expected value here was worked out by hand (see the comments); none
-comes from a reference implementation.
+comes from a reference implementation.  Every answer is validated
+(checking.py: ``answer_array``, ``expect_close``, ``expect_equal``,
+``expect_shape``) before it is compared or computed with.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .checking import Registry, expect, expect_close, expect_equal, expect_shape
+from .checking import Registry, answer_array, expect, expect_close, expect_equal, expect_shape
 from .drivers import build, forward, forward_backward, load_params, param_grads
 
 REGISTRY = Registry()
@@ -152,4 +154,5 @@ def cnn_gradient_reaches_conv1(s):
     g = s.grad(conv1_weight)
     expect(g is not None, "after backward(), conv1.weight.grad is None: the gradient does not reach the "
                           "first convolution (is every layer built from autograd-tracked operations?)")
+    g = answer_array(g, (32, 1, 3, 3), "conv1.weight.grad of SimpleCNN(in_channels=1)")
     expect(bool(np.any(g != 0)), "after backward(), conv1.weight.grad is all zeros")

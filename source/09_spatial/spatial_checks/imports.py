@@ -1,0 +1,1 @@
+../../../grader/public/imports.py
