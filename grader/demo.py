@@ -38,6 +38,11 @@ def build_samples(root: str = course.ROOT) -> list[str]:
     return sorted(list(samples) + list(HOSTILE))
 
 
+def points(value: float) -> str:
+    """Points as the table shows them: partial credit to two decimals, whole points without any."""
+    return f"{round(value, 2):g}"
+
+
 def score_table(root: str = course.ROOT, students: list[str] | None = None) -> str:
     scores = course.cell_scores(root)
     maxima = course.max_scores(root)
@@ -55,14 +60,14 @@ def score_table(root: str = course.ROOT, students: list[str] | None = None) -> s
         cells_txt = []
         for c, s in zip(auto, short):
             v = row.get(c)
-            cells_txt.append(f"{'-' if v is None else f'{v:g}/{auto[c]:g}':>{max(len(s), 4)}}")
+            cells_txt.append(f"{'-' if v is None else f'{points(v)}/{auto[c]:g}':>{max(len(s), 4)}}")
         total, _ = course.autograded_points(row, auto)
         outcome = outcomes.get(student)
         status = outcome.status if outcome else "not graded"
         if outcome and outcome.reasons:
             status += " (" + "; ".join(r[:60] for r in outcome.reasons) + ")"
         lines.append(f"{student:<{width}} " + " ".join(cells_txt) +
-                     f"   {total:>5g}/{sum(auto.values()):g}  {status}")
+                     f"   {points(total):>5}/{sum(auto.values()):g}  {status}")
     manual = [c for c in maxima if c not in auto]
     lines.append(f"(autograded cells only; {len(manual)} written answers worth "
                  f"{sum(maxima[c] for c in manual):g} points await manual grading in formgrader)")

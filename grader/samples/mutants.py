@@ -354,6 +354,26 @@ CATALOG: list[Mutant] = [
     Mutant("cnn_conv2_unpadded", "reference", "simplecnn",
            "self.conv2 = Conv2d(32, 64, 3, padding=1)", "self.conv2 = Conv2d(32, 64, 3)",
            (STRUCT,) + CNN, "conv2 without padding: the feature maps shrink"),
+    # ------------------------------------------------------------ caught only by the checks the coverage model added
+    Mutant("flatten_ignores_start_dim", "strided", "flatten",
+           "return x.reshape(x.shape[:self.start_dim] + (-1,))", "return x.reshape(x.shape[0], -1)",
+           (FLAT,), "Flatten always keeps only the batch axis, whatever start_dim says"),
+    Mutant("conv_dx_covered_area_only", "loops", "conv2d_op",
+           "d_padded = np.zeros_like(padded)",
+           "d_padded = np.zeros((batch, channels, (grad_out.shape[2] - 1) * sh + kh, (grad_out.shape[3] - 1) * sw + kw))",
+           (BWD,), "Conv2d's input gradient is sized from the windows: rows no window covers are cut off"),
+    Mutant("avgpool_dx_covered_area_only", "loops", "avgpool2d",
+           "d_padded = np.zeros(self.padded_shape)\n        batch, channels, out_h, out_w = grad_out.shape",
+           "batch, channels, out_h, out_w = grad_out.shape\n"
+           "        d_padded = np.zeros((batch, channels, (out_h - 1) * sh + kh, (out_w - 1) * sw + kw))",
+           (APB,), "AvgPool2d's input gradient is sized from the windows: rows no window covers are cut off"),
+    Mutant("outsize_default_same_padding", "loops", "conv_output_size",
+           "def conv_output_size(size, kernel, stride=1, padding=0):",
+           "def conv_output_size(size, kernel, stride=1, padding=1):",
+           (OUTSIZE,), "conv_output_size assumes 'same' padding when none is given"),
+    Mutant("receptive_field_default_kernel_2", "im2col", "receptive_field",
+           "def receptive_field(num_layers, kernel=3):", "def receptive_field(num_layers, kernel=2):",
+           (RF,), "receptive_field's default kernel is 2"),
 ]
 
 BY_NAME = {m.name: m for m in CATALOG}

@@ -13,6 +13,8 @@ import nbformat
 import pytest
 
 from grader import batch, course, demo
+from grader.nbgrader_ext.execute import earned_points
+from grader.records import GradingRecord
 from grader.samples.mutants import BY_NAME
 
 pytestmark = pytest.mark.slow
@@ -50,7 +52,31 @@ def test_buggy_sample_loses_points_exactly_on_its_cells(demo_course, student):
     scores = auto_scores(root, student)
     lost = {c for c in AUTO_CELLS if scores[c] < maxima[c]}
     assert lost == set(mutant.fails)
-    assert all(scores[c] == 0 for c in lost)  # all-or-nothing per cell
+    record = grading_record(root, student)
+    for cell in lost:   # partial credit: the passing checks' share of the cell's points, as the record says
+        checks = [c for c in record.checks if c.cell == cell]
+        assert scores[cell] == pytest.approx(earned_points(checks, maxima[cell]))
+        assert not all(c.passed for c in checks)
+
+
+def grading_record(root, student):
+    path = os.path.join(root, "autograded", student, ASSIGNMENT, f"{ASSIGNMENT}.grading.json")
+    with open(path, encoding="utf-8") as fh:
+        return GradingRecord.from_json(fh.read())
+
+
+def test_partial_credit_gives_a_buggy_cell_its_passing_checks_share_and_the_switch_turns_it_off(demo_course_copy):
+    root = demo_course_copy
+    student = "dave_flipped_kernel"   # flips the kernel: the forward values fail, weight sharing and shifts pass
+    maxima = course.max_scores(root)
+    partial = {c: v for c, v in auto_scores(root, student).items() if v < maxima[c]}
+    assert any(0 < v < maxima[c] for c, v in partial.items()), partial
+    with open(os.path.join(root, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
+        fh.write("\nc.TrustedExecute.partial_credit = False\n")
+    outcomes = {o.student: o for o in batch.grade_batch(root, students=[student], force=True, progress=False,
+                                                        log=lambda line: None)}
+    assert outcomes[student].status == "graded"
+    assert {c: v for c, v in auto_scores(root, student).items() if v < maxima[c]} == {c: 0.0 for c in partial}
 
 
 def test_hostile_samples_gain_nothing_and_their_reasons_are_recorded(demo_course):
@@ -80,13 +106,14 @@ def test_the_demo_prints_one_row_per_student_with_total_and_status(demo_course):
                                                       + ["carol_blank"])
     totals = {s: rows[s].split("   ")[-1].split()[0] for s in rows}
     assert totals == {"alice_loops": "44/44", "bob_im2col": "44/44", "carol_blank": "0/44",
-                      "dave_flipped_kernel": "32/44", "erin_maxpool_stride1": "27/44", "frank_avgpool_div4": "41/44",
+                      "dave_flipped_kernel": "35.6/44", "erin_maxpool_stride1": "29.33/44", "frank_avgpool_div4": "41/44",
                       "grace_bias_grad": "35/44", "mallory_patches_numpy": "0/44", "oscar_endless_loop": "44/44",
                       "pat_truncated_file": "0/44", "trudy_fakes_the_agent": "0/44"}
     assert rows["trudy_fakes_the_agent"].endswith("graded_with_incidents (agent_unavailable)")
     assert rows["oscar_endless_loop"].endswith("graded_with_incidents (timeout)")
     assert "  failed (the notebook is not valid notebook JSON" in rows["pat_truncated_file"]
     assert rows["alice_loops"].endswith("  graded") and " 6/6 " in rows["alice_loops"]
+    assert " 1.33/4 " in rows["erin_maxpool_stride1"] and " 3.6/6 " in rows["dave_flipped_kernel"]   # partial credit
     assert lines[-1] == "(autograded cells only; 2 written answers worth 8 points await manual grading in formgrader)"
 
 
@@ -98,7 +125,8 @@ def test_grades_csv_export(demo_course):
     assert set(rows) == set(students)
     assert float(rows["alice_loops"]["raw_score"]) == 44.0
     assert float(rows["carol_blank"]["raw_score"]) == 0.0
-    assert float(rows["dave_flipped_kernel"]["raw_score"]) == 44.0 - 12.0
+    assert float(rows["dave_flipped_kernel"]["raw_score"]) == 35.6     # 3.6 of 6 on the forward cell, 0 on the CNN's
+    assert float(rows["erin_maxpool_stride1"]["raw_score"]) == pytest.approx(29 + 1 / 3)   # fractional, unrounded
     assert float(rows["alice_loops"]["max_score"]) == 52.0
 
 
@@ -179,7 +207,7 @@ def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course_copy):
     result = subprocess.run(["nbgrader", "autograde", ASSIGNMENT, "--student", "frank_avgpool_div4", "--force"],
                             cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert auto_scores(root, "frank_avgpool_div4")["test_avgpool2d_forward"] == 0.0
+    assert auto_scores(root, "frank_avgpool_div4")["test_avgpool2d_forward"] == 0.0   # its hidden check fails
     assert auto_scores(root, "frank_avgpool_div4")["test_conv2d_forward"] == 6.0
     result = subprocess.run(["nbgrader", "export", "--to", "cli.csv"], cwd=root, env=env, capture_output=True,
                             text=True, timeout=300)

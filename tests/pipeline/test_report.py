@@ -16,12 +16,13 @@ from grader.records import INCIDENT_KINDS
 from grader.samples.mutants import BY_NAME
 
 ASSIGNMENT = course.ASSIGNMENT
-# Autograded totals out of 44 (each buggy sample loses exactly the points of the cells its mutant fails).
+# Autograded totals out of 44: each buggy sample keeps, of the cells its mutant fails, the share of the hidden
+# checks it still passes (partial credit, equal weights; a failing visible check counts against the cell).
 # pat_truncated_file cannot be graded (a failure record, left out of the totals); oscar's endless loop costs
 # nothing but is an incident; mallory's and trudy's tampering earn what the blank release does (trudy's
 # fake agent is an incident too).
-DEMO_TOTALS = {"alice_loops": 44.0, "bob_im2col": 44.0, "carol_blank": 0.0, "dave_flipped_kernel": 32.0,
-               "erin_maxpool_stride1": 27.0, "frank_avgpool_div4": 41.0, "grace_bias_grad": 35.0,
+DEMO_TOTALS = {"alice_loops": 44.0, "bob_im2col": 44.0, "carol_blank": 0.0, "dave_flipped_kernel": 35.6,
+               "erin_maxpool_stride1": 29 + 1 / 3, "frank_avgpool_div4": 41.0, "grace_bias_grad": 35.0,
                "mallory_patches_numpy": 0.0, "oscar_endless_loop": 44.0, "trudy_fakes_the_agent": 0.0}
 STATUS = {**{s: "graded" for s in DEMO_TOTALS}, "oscar_endless_loop": "graded_with_incidents",
           "pat_truncated_file": "failed", "trudy_fakes_the_agent": "graded_with_incidents"}
@@ -54,11 +55,11 @@ def test_gather_summarises_the_demo_class(demo_course):
     assert data.counts == {"graded": 8, "graded_with_incidents": 2, "failed": 1, "not_graded": 0}
     assert data.failure_kinds == {"the notebook is not valid notebook JSON": 1}
     assert data.max_auto == 44.0
-    assert data.totals == DEMO_TOTALS
-    assert data.mean == pytest.approx(267 / 10)
-    assert data.median == 33.5
+    assert data.totals == pytest.approx(DEMO_TOTALS)
+    assert data.mean == pytest.approx((272.6 + 1 / 3) / 10)
+    assert data.median == pytest.approx(35.3)
     assert data.bin_edges == [0, 5, 10, 15, 20, 25, 30, 35, 40, 44]
-    assert data.bin_counts == [3, 0, 0, 0, 0, 1, 1, 1, 4]
+    assert data.bin_counts == [3, 0, 0, 0, 0, 1, 0, 2, 4]
     assert [(o.student, o.status) for o in data.issues] == [("oscar_endless_loop", "graded_with_incidents"),
                                                             ("pat_truncated_file", "failed"),
                                                             ("trudy_fakes_the_agent", "graded_with_incidents")]
@@ -81,9 +82,12 @@ def test_cell_pass_rates_follow_the_demo_bugs(demo_course):
     assert out_size.rate(out_size.full) == pytest.approx(7 / 10)
     training = cells["test_simplecnn_training"]   # dave, erin, grace's bugs break training; the three zeros: none
     assert (training.full, training.partial, training.zero) == (4, 0, 6)
-    for cell, stats in cells.items():   # the two zeros fail every cell, each buggy sample its mutant's cells
+    # the buggy samples' cells that keep a share of their points (a hidden check still passes)
+    partial = {"test_conv2d_forward": 1, "test_maxpool2d_forward": 1, "test_simplecnn_structure": 1}
+    for cell, stats in cells.items():   # the three zeros fail every cell, each buggy sample its mutant's cells
         failing = len(ZERO_EVERYWHERE) + sum(cell in BY_NAME[m].fails for m in demo.BUGGY.values())
-        assert (stats.full, stats.partial, stats.zero) == (GRADED - failing, 0, failing), cell
+        assert (stats.full, stats.partial, stats.zero) == (
+            GRADED - failing, partial.get(cell, 0), failing - partial.get(cell, 0)), cell
 
 
 @pytest.mark.slow
@@ -102,7 +106,9 @@ def test_cli_writes_html_and_png_plots(demo_course, tmp_path, monkeypatch, capsy
     assert "<script" not in page and "<link" not in page and "http" not in page
     for student in students:
         assert f"<td>{student}</td><td>{STATUS[student]}</td>" in page
-    assert "33.5 / 44" in page                                 # median
+    assert "35.3 / 44" in page                                 # median
+    assert ("<td>(hidden) values match the reference over strides, paddings, non-square inputs and kernels</td>"
+            "<td class=\"n\">6/10 (60%)</td>") in page           # dave and the three zeros fail it
     assert "<td>40 ≤ score ≤ 44</td><td class=\"n\">4</td>" in page
     assert "<td><code>test_conv_output_size</code></td><td class=\"n\">2</td><td class=\"n\">7 (70%)</td>" in page
     assert ("<tr><td>oscar_endless_loop</td><td>graded_with_incidents</td>"
@@ -137,9 +143,9 @@ def test_failures_incidents_and_hostile_ids_are_listed_escaped(demo_course, tmp_
     assert [o.student for o in data.issues] == ["<script>", "ivan_timeout", "judy_unreadable", "oscar_endless_loop",
                                                 "pat_truncated_file", "trudy_fakes_the_agent"]
     assert data.not_graded == ["kim_waiting"]
-    assert data.totals == {**DEMO_TOTALS, "ivan_timeout": 0.0}   # failed submissions are left out
-    assert data.bin_counts == [4, 0, 0, 0, 0, 1, 1, 1, 4]
-    assert data.median == statistics.median(data.totals.values()) == 32.0
+    assert data.totals == pytest.approx({**DEMO_TOTALS, "ivan_timeout": 0.0})   # failed submissions are left out
+    assert data.bin_counts == [4, 0, 0, 0, 0, 1, 0, 2, 4]
+    assert data.median == statistics.median(data.totals.values()) == 35.6
     assert data.slowest[0].student == "ivan_timeout"
     out_size = next(c for c in data.cells if c.grade_id == "test_conv_output_size")
     assert (out_size.full, out_size.partial, out_size.zero) == (7, 0, 4)
@@ -174,3 +180,19 @@ def test_nothing_graded_is_a_clear_error(course_copy, monkeypatch, capsys):
     assert main(["report"]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("error: nothing has been graded yet")
+
+
+def test_check_stats_count_passes_and_group_failures_by_their_pattern():
+    from grader.records import CheckOutcome, GradingRecord
+
+    def record(student, passed_a, message_b):
+        return GradingRecord(student, ASSIGNMENT, ASSIGNMENT, checks=[
+            CheckOutcome("test_x", "test_x.a", "a works", False, passed_a, "" if passed_a else "a off by 1"),
+            CheckOutcome("test_x", "test_x.b", "b works", True, message_b is None, message_b or "")])
+    stats = report.check_stats([record("ada", True, "3 of 12 values differ at (0, 1)"),
+                                record("bo", False, "5 of 12 values differ at (2, 0)"),
+                                record("cy", True, None), record("di", True, "expected shape (2, 3), got (3, 2).")])
+    assert [(s.check, s.hidden, s.passed, s.total, s.rate) for s in stats] == [
+        ("test_x.a", False, 3, 4, 0.75), ("test_x.b", True, 1, 4, 0.25)]
+    assert stats[0].failures == [("a off by #", 1)]
+    assert stats[1].failures == [("# of # values differ at (#, #)", 2), ("expected shape (#, #), got (#, #).", 1)]

@@ -72,7 +72,7 @@ def test_batch_runs_on_the_dask_workers(cluster, tmp_path):
     lines = []
     outcomes = batch.grade_batch(root, scheduler=address, progress=False, log=lines.append)
 
-    assert {o.student: (o.status, o.score) for o in outcomes} == {s: ("graded", EXPECTED[k]) for s, k in
+    assert {o.student: (o.status, o.score) for o in outcomes} == {s: ("graded", pytest.approx(EXPECTED[k])) for s, k in
                                                                   STUDENTS.items()}
     assert lines[0] == f"executing 3 notebooks on Dask scheduler {address}"
     assert_scores(course.load_config(root).CourseDirectory.db_url, STUDENTS)

@@ -100,7 +100,7 @@ def test_grading_into_postgresql(postgres_url, tmp_path, monkeypatch):
     root = small_course(str(tmp_path / "course"), STUDENTS)
     sqlite_url = course.load_config(root).CourseDirectory.db_url
     first = batch.grade_batch(root, workers=2, progress=False, log=lambda line: None)
-    assert {o.student: o.score for o in first} == {s: EXPECTED[k] for s, k in STUDENTS.items()}
+    assert {o.student: o.score for o in first} == {s: pytest.approx(EXPECTED[k]) for s, k in STUDENTS.items()}
     assert_scores(sqlite_url, STUDENTS)
 
     # Moving the course to PostgreSQL: the new, empty gradebook gets every submission recorded
@@ -114,7 +114,7 @@ def test_grading_into_postgresql(postgres_url, tmp_path, monkeypatch):
                         "recording them again: dora_im2col, eli_bug")
     assert lines[-1].startswith("2 graded (0 with incidents), 0 failed, 0 skipped (unchanged) in ")
     assert {o.student: (o.status, o.score, o.skipped) for o in outcomes} == {
-        s: ("graded", EXPECTED[k], False) for s, k in STUDENTS.items()}
+        s: ("graded", pytest.approx(EXPECTED[k]), False) for s, k in STUDENTS.items()}
     assert_scores(postgres_url, STUDENTS)
 
     conn = psycopg2.connect(postgres_url.replace("+psycopg2", ""))
@@ -128,7 +128,7 @@ def test_grading_into_postgresql(postgres_url, tmp_path, monkeypatch):
     path = course.export(root, str(tmp_path / "grades.csv"))
     with open(path, newline="") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
-    assert {s: float(r["raw_score"]) for s, r in rows.items()} == {s: EXPECTED[k] for s, k in STUDENTS.items()}
+    assert {s: float(r["raw_score"]) for s, r in rows.items()} == {s: pytest.approx(EXPECTED[k]) for s, k in STUDENTS.items()}
     assert {float(r["max_score"]) for r in rows.values()} == {52.0}
 
     again = batch.grade_batch(root, workers=2, progress=False, log=lines.append)

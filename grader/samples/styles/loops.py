@@ -174,8 +174,8 @@ class Flatten(Module):
         self.start_dim = start_dim
 
     def forward(self, x):
-        batch = x.shape[0]
-        return x.reshape(batch, -1)
+        kept = [x.shape[axis] for axis in range(self.start_dim)]
+        return x.reshape(*kept, -1)
 
 # %% simplecnn
 class SimpleCNN(Module):
