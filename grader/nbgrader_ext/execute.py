@@ -8,10 +8,14 @@ nbgrader_config.py), it replaces nbgrader's in-kernel ``Execute``:
 * Autograder test cells are *not* executed in that kernel.  Their
   ``run("<group>")`` / ``run("<group>", hidden=True)`` calls are read from
   the cell source, and the grader runs those checks itself, reaching the
-  student's objects only through RemoteStudent (plain arrays back).  It then
-  writes the cell's outputs: a PASS/FAIL report, and an error output when a
-  check failed, which is what nbgrader's SaveAutoGrades scores.  No hidden
+  student's objects only through RemoteStudent (plain arrays back).  Every
+  verdict goes into the grading record; the cell's outputs are rendered from
+  the verdicts when nbgrader records the notebook: a PASS/FAIL report with each
+  check's points, then the points earned (partial credit) or an error output
+  (all or nothing), which is what nbgrader's SaveAutoGrades scores.  No hidden
   check source and no traceback from grader code ever reaches an output.
+* Before each student cell runs, its source is scanned for forbidden libraries
+  (grader.library_policy); the kernel's import guard is asked what it saw.
 * When a kernel dies, hangs or runs out of memory, or a cell reaches the
   process limit (its processes would outlive it), the kernel is restarted and
   the student cells before the failure are replayed, so the incident costs only
@@ -106,7 +110,8 @@ def report_outputs(results: list[CheckOutcome], points: float, partial_credit: b
     for r in results:
         title = (HIDDEN_MARK if r.hidden else "") + r.title
         share = points * r.weight / hidden_weight
-        worth = f" ({share if r.passed else 0:.3g}/{share:.3g} points)" if r.hidden else " (an example: no points of its own)"
+        worth = (f" ({share if r.passed else 0:.3g}/{share:.3g} points)" if r.hidden
+                 else " (an example: no points of its own)")
         lines.append(f"[{'PASS' if r.passed else 'FAIL'}] {title}{worth}")
         if not r.passed:
             failed.append(r)
@@ -130,6 +135,11 @@ def cell_points(cell) -> float:
     return float(cell.metadata.get("nbgrader", {}).get("points", 0) or 0)
 
 
+def cell_name(cell, index: int) -> str:
+    """How records name a cell: its grade id, or its position."""
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
+
+
 class TrustedExecute(Execute):
     """Execute student cells in a sandbox; grade test cells in the grader's own process."""
 
@@ -139,9 +149,10 @@ class TrustedExecute(Execute):
     record_suffix = Unicode(".grading.json", help="Suffix of the per-notebook grading record").tag(config=True)
     cache_dir = Unicode("", help="Where executions are cached by content (empty: no cache); "
                                  "`python -m grader grade` fills it in parallel before nbgrader runs").tag(config=True)
-    partial_credit = Bool(True, help="A graded cell earns its checks' share of its points for every check that "
-                                     "passes (weights declared with each check, equal by default); False: all "
-                                     "or nothing per cell").tag(config=True)
+    partial_credit = Bool(True, help="A graded cell earns, for every hidden check that passes, that check's share "
+                                     "of its points (by the weights declared with the checks, equal by default; "
+                                     "a failing visible check counts against the cell); False: all or nothing "
+                                     "per cell").tag(config=True)
 
     @default("policy")
     def _policy_default(self):
@@ -279,9 +290,7 @@ class TrustedExecute(Execute):
 
     # ------------------------------------------------------------- cells
     def _cell_name(self, index: int) -> str:
-        cell = self.nb.cells[index]
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        return grade_id or f"cell {index}"
+        return cell_name(self.nb.cells[index], index)
 
     def _run_student_cell(self, index: int, cell) -> None:
         name = self._cell_name(index)
@@ -417,7 +426,7 @@ class TrustedExecute(Execute):
             by_cell.setdefault(outcome.cell, []).append(outcome)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
-                name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
+                name = cell_name(cell, index)
                 if name in by_cell:
                     cell.outputs = report_outputs(by_cell[name], cell_points(cell), self.partial_credit)
 
