@@ -37,7 +37,6 @@ import ast
 import dataclasses
 import functools
 import re
-import struct
 import time
 
 from nbgrader import utils
@@ -64,7 +63,6 @@ CODE_METHODS = {"run_cell"}
 MAGIC_METHODS = {"run_line_magic", "run_cell_magic"}   # %time / %%timeit …: their arguments after the name are code
 MAX_NESTING = 3        # exec("exec('…')") is scanned this deep
 MAX_GUARD_ATTEMPTS = 100
-MAX_GUARD_ANSWER_BYTES = 256 * 1024   # 100 attempts of at most ~600 characters, plus an empty npz
 
 
 def _inside(name: str, package: str) -> bool:
@@ -351,27 +349,12 @@ def scan(source: str, forbidden, aliases: dict[str, str] | None = None, line_off
 
 # ------------------------------------------------------------------------------------ the guard's record
 
-def _read_exactly(sock, n: int, deadline: float) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the guard's answer did not arrive in time")
-        sock.settimeout(left)
-        chunk = sock.recv(min(n - got, 1 << 16))
-        if not chunk:
-            raise EOFError("connection closed")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
 def ask_guard(connect, timeout: float = 5.0) -> list[tuple[str, str, str, bool]] | None:
     """The import guard's attempts since the last question, through the agent (``connect() -> socket``).
 
     None when there is no usable answer (no agent, a replaced or stuck one, a malformed reply):
-    the answer comes from the kernel, so it is bounded like any other, here by one deadline for the
-    whole exchange and :data:`MAX_GUARD_ANSWER_BYTES`.
+    the answer comes from the kernel, so it is bounded like any other: by the protocol's size
+    limits, one deadline for the whole exchange and :data:`MAX_GUARD_ATTEMPTS`.
     """
     deadline = time.monotonic() + timeout
     try:
@@ -379,17 +362,12 @@ def ask_guard(connect, timeout: float = 5.0) -> list[tuple[str, str, str, bool]]
     except OSError:
         return None
     try:
-        sock.settimeout(timeout)
-        request = protocol.pack({"op": GUARD_OP, "args": [], "kwargs": {"$d": []}}, {})
-        sock.sendall(struct.pack("<Q", len(request)) + request)
-        (length,) = struct.unpack("<Q", _read_exactly(sock, 8, deadline))
-        if length > MAX_GUARD_ANSWER_BYTES:
-            return None
-        response, arrays = protocol.unpack(_read_exactly(sock, length, deadline))
+        protocol.send(sock, {"op": GUARD_OP, "args": [], "kwargs": {"$d": []}}, {}, deadline)
+        response, arrays = protocol.receive(sock, deadline)
         if response.get("ok") is not True or arrays:
             return None
         result = protocol.decode(response.get("result"), {})
-    except (OSError, EOFError, struct.error, protocol.ProtocolError):
+    except (OSError, EOFError, protocol.ProtocolError):
         return None
     finally:
         sock.close()
