@@ -94,18 +94,26 @@ class Submission:
     notes: list[str]
 
 
-def student_id_problem(student: str) -> str:
-    """Why a folder name under ``submitted/`` cannot be used as a student id ("" when it can)."""
+def _text_problem(name: str) -> str:
+    """Why a name is not clean text ("" when it is): not UTF-8, or control/unassigned characters."""
     try:
-        student.encode("utf-8")
+        name.encode("utf-8")
     except UnicodeEncodeError:
         return "is not valid UTF-8"
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        return "contains control or unassigned characters"
+    return ""
+
+
+def student_id_problem(student: str) -> str:
+    """Why a folder name under ``submitted/`` cannot be used as a student id ("" when it can)."""
+    problem = _text_problem(student)
+    if problem:
+        return problem
     if not student or student.startswith("."):
         return "is empty or starts with a dot"
     if len(student) > STUDENT_ID_LENGTH:
         return f"is {len(student)} characters long, more than nbgrader's {STUDENT_ID_LENGTH}"
-    if any(unicodedata.category(ch).startswith("C") for ch in student):
-        return "contains control or unassigned characters"
     if GLOB_CHARACTERS & set(student):
         return "contains one of * ? [ ] (nbgrader reads student ids as glob patterns)"
     return ""
@@ -115,14 +123,6 @@ def printable(name: str, limit: int = 80) -> str:
     """A name as it may appear in a reason: escapes shown, long names cut."""
     shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in name)
     return shown if len(shown) <= limit else shown[:limit - 3] + "..."
-
-
-def _clean_name(rel: str) -> bool:
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return not any(unicodedata.category(ch).startswith("C") for ch in rel)
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -228,7 +228,7 @@ def _keep(limits: Preflight):
             return size <= limits.max_notebook_bytes
         if rel.endswith(".ipynb") or any(part in IGNORED_DIRS for part in rel.split("/")[:-1]):
             return False
-        if not _clean_name(rel):
+        if _text_problem(rel):
             walk.notes.append(f"left out {printable(rel)}: its name is not clean text")
             return False
         if size > walk.extra_budget:
