@@ -1,7 +1,7 @@
 """nbgrader configuration of the course (read by `nbgrader ...` and by the Makefile targets).
 
 Grading runs student code only inside a sandboxed kernel and computes every
-verdict in the trusted grading process (grader.nbgrader_ext.execute).
+verdict in the trusted grading process (grader.engine.nbgrader_ext.execute).
 """
 import os
 
@@ -11,16 +11,16 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IncludeHeaderFooter, LimitOutput, LockCells, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades, SaveCells)
 
-from grader.nbgrader_ext.execute import TrustedExecute
-from grader.nbgrader_ext.sanitize import ForgetUnknownCells
-from grader.nbgrader_ext.stubs import NameStubs
+from grader.engine.nbgrader_ext.execute import TrustedExecute
+from grader.engine.nbgrader_ext.sanitize import ForgetUnknownCells
+from grader.engine.nbgrader_ext.stubs import NameStubs
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 c.CourseDirectory.root = ROOT
-c.CourseDirectory.course_id = "ml-systems-09-spatial"
+c.CourseDirectory.course_id = "ml-systems"
 # sqlite by default; any SQLAlchemy URL works (e.g. postgresql://user@127.0.0.1:5432/gradebook).
 c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{os.path.join(ROOT, 'gradebook.db')}")
 # The jupytext source (*.pct.py) holds the solutions: never copy it into release/ or autograded/.
@@ -53,6 +53,7 @@ c.TrustedExecute.cache_dir = os.path.join(ROOT, ".grading", "cache")
 # in the grading record and the instructor report (grader/library_policy.py). Library code keeps
 # importing what it needs (matplotlib imports PIL).
 c.LibraryPolicy.forbidden_modules = {
+    "04_losses": ["scipy.special", "sklearn", "torch", "tensorflow", "jax"],
     "09_spatial": ["scipy.signal", "scipy.ndimage", "sklearn", "torch", "tensorflow", "jax", "cv2", "PIL"],
 }
 c.LibraryPolicy.action = "block"

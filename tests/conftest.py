@@ -2,21 +2,35 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
+from grader.engine.assignment import load
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The assignment most end-to-end tests grade.  This file imports only the standard library and the
+# engine's assignment loader: the answer-handling tests also run where only numpy and pytest exist.
+ASSIGNMENT = "09_spatial"
+SPATIAL = load(REPO, ASSIGNMENT)
+STYLES = SPATIAL.styles_dir
 
-def make_course_copy(dest: str) -> str:
-    """A course directory with source/, release/ and nbgrader_config.py (symlinks resolved)."""
-    os.makedirs(dest, exist_ok=True)
-    for name in ("source", "release"):
-        shutil.copytree(os.path.join(REPO, name), os.path.join(dest, name), symlinks=False,
-                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    shutil.copy(os.path.join(REPO, "nbgrader_config.py"), dest)
-    return dest
+
+def __getattr__(name: str):
+    """``MUTANTS`` (the assignment's mutants by name) and ``ATTACKS`` (its attack catalog module), on first use."""
+    if name == "MUTANTS":
+        return SPATIAL.module("samples.mutants").BY_NAME
+    if name == "ATTACKS":
+        return SPATIAL.module("samples.attacks")
+    raise AttributeError(name)
+
+
+def make_course_copy(dest: str, assignments: list[str] | None = None, local_gradebook: bool = True) -> str:
+    """A course directory with source/, release/ and nbgrader_config.py (symlinks resolved); see
+    grader.harness.scratch.  Its gradebook lives in it unless ``local_gradebook`` is False (then
+    NBGRADER_DB_URL chooses, as in the course itself)."""
+    from grader.harness.scratch import scratch_course
+    return scratch_course(dest, assignments, repo=REPO, local_gradebook=local_gradebook)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The student's and the instructor's real browser: JupyterLab and formgrader in Chromium.
 
 Everything runs on a copy of the course in the test's tmp dir (the repository's gradebook,
-submitted/ and release/ are never touched), with a JupyterLab started by ``grader.lab`` (the
+submitted/ and release/ are never touched), with a JupyterLab started by ``grader.tools.lab`` (the
 code behind ``make lab``) and Debian's Chromium driven by Playwright (never a Playwright
 browser download). Jupyter/IPython state and HOME live in the tmp dir too.
 
@@ -33,9 +33,10 @@ import nbformat
 import pytest
 from playwright.sync_api import sync_playwright
 
-from grader import course, lab
+from grader.engine import course
+from grader.tools import lab
 
-from ..conftest import REPO as REPO_DIR, make_course_copy
+from ..conftest import ASSIGNMENT, STYLES, REPO as REPO_DIR, make_course_copy
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
@@ -43,7 +44,6 @@ ARTIFACTS = Path(REPO_DIR) / "artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ASSIGNMENT = course.ASSIGNMENT
 NB_PATH = f"release/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
 FIRST_STUB = "conv_output_size: replace this line with your implementation"
 ANSWERS = {
@@ -97,7 +97,7 @@ class Grading:
     """The demo's grading of the sample submissions, in a subprocess, while the student test runs."""
 
     def __init__(self, root: Path, env: dict, log_path: Path):
-        from grader import demo
+        from grader.tools import demo
         built = demo.build_samples(str(root))  # before the lab exists: it reads release/
         assert set(GRADED) <= set(built), f"the demo no longer builds {sorted(set(GRADED) - set(built))}"
         for student in set(built) - set(GRADED):
@@ -105,7 +105,7 @@ class Grading:
         self.students = sorted(GRADED)
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")
-        code = "import sys; from grader import batch; sys.exit(0 if batch.grade_batch(sys.argv[1]) is not None else 1)"
+        code = "import sys; from grader import batch; sys.exit(0 if batch.grade_batch(ASSIGNMENT, sys.argv[1]) is not None else 1)"
         self.process = subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=str(root), env=env,
                                         stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         self.started = time.monotonic()
@@ -359,8 +359,8 @@ def test_student_in_jupyterlab(server, page, release_nb, course_root):
 
     # b. a correct solution: Restart Kernel and Run All passes every visible check -----------------
     with step(page, "02_solution_run_all", server):
-        from grader.samples.cells import build_notebook, read_style
-        solved = build_notebook(release_nb, read_style("loops"))
+        from grader.harness.samples import build_notebook, read_style
+        solved = build_notebook(release_nb, read_style(STYLES, "loops"))
         server.api("PUT", f"api/contents/{NB_PATH}", {"type": "notebook", "format": "json", "content": solved})
         menu(page, "File", "docmanager:reload")
         solution_shown = ("i => { const c = document.querySelectorAll("

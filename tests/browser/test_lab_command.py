@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from grader import lab
+from grader.tools import lab
 
 from ..conftest import make_course_copy
 

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import coverage, course, hidden_coverage
-from grader.coverage import Cell, RecordingStudent
+from grader.harness import coverage
+from grader.harness.coverage import Cell, RecordingStudent
+
+from ..conftest import SPATIAL
+
+hidden_coverage = SPATIAL.module("hidden_coverage")
 
 
 class Tensor:
@@ -90,7 +94,7 @@ def test_the_window_regimes_classify_a_call_by_its_arithmetic():
 
 
 def test_the_hidden_checks_hit_every_cell_of_the_model_and_every_parameter_is_modelled():
-    result, unmodelled = coverage.run(course.ROOT)
+    result, unmodelled = coverage.run(SPATIAL)
     print(coverage.table(result))
     assert unmodelled == {}
     assert [(c.api, c.aspect, c.value) for c in result.gaps] == []

@@ -1,10 +1,10 @@
 """The in-process kill matrix: the main guard that the hidden checks stay strong.
 
-Every mutant of grader/samples/mutants.py and every correct style is run
+Every mutant of assignments/09_spatial/samples/mutants.py and every correct style is run
 without notebooks or kernels: the notebook's setup cell and the sample's
 solution cells are executed into a namespace, and at each graded cell the
 visible and hidden checks it names run through a LocalStudent
-(grader.mutation.evaluate_in_process).  A mutant that stops being caught, a
+(grader.harness.mutation.evaluate_in_process).  A mutant that stops being caught, a
 mutant that starts failing a cell it does not declare, or a correct style
 that loses a point fails the build.
 """
@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from grader import mutation
-from grader.samples import cells as sample_cells
-from grader.samples.mutants import BY_NAME, CATALOG, Mutant
+from grader.harness import mutation
+from grader.harness import samples as sample_cells
+from grader.harness.samples import Mutant
+
+from ..conftest import MUTANTS, SPATIAL, STYLES
+
+CATALOG = list(MUTANTS.values())
 
 GRADED = ["test_conv_output_size", "test_receptive_field", "test_conv2d_init", "test_conv2d_forward",
           "test_conv2d_backward", "test_maxpool2d_forward", "test_maxpool2d_backward", "test_avgpool2d_forward",
@@ -25,13 +29,13 @@ EQUIVALENT = {"cnn_pool_before_relu", "maxpool_fancy_index_per_window", "maxpool
 
 
 @pytest.fixture(scope="module")
-def matrix() -> dict[tuple[str, str], mutation.InProcessOutcome]:
-    return {(o.kind, o.name): o for o in mutation.evaluate_all_in_process()}
+def matrix(spatial_matrix) -> dict[tuple[str, str], mutation.InProcessOutcome]:
+    return spatial_matrix
 
 
 # ------------------------------------------------------------------ the catalog itself
 def test_the_notebook_grades_exactly_these_cells():
-    plan = mutation.notebook_plan(mutation.source_notebook())
+    plan = mutation.notebook_plan(mutation.source_notebook(SPATIAL))
     assert [gid for kind, gid, _ in plan if kind == "grade"] == GRADED
     # every graded cell runs its visible checks, then its hidden ones
     assert all(calls == [(gid, False), (gid, True)] for kind, gid, calls in plan if kind == "grade")
@@ -39,7 +43,7 @@ def test_the_notebook_grades_exactly_these_cells():
 
 def test_catalog_size_styles_and_coverage():
     assert len(CATALOG) == 87
-    assert len(BY_NAME) == len(CATALOG)
+    assert len(MUTANTS) == len(CATALOG)
     assert {m.name for m in CATALOG if m.equivalent} == EQUIVALENT
     live = [m for m in CATALOG if not m.equivalent]
     assert len(live) == 84
@@ -53,32 +57,31 @@ def test_catalog_size_styles_and_coverage():
     # mutants start from many correct styles, old and new
     used = {m.style for m in CATALOG}
     assert {"loops", "im2col", "reference"} | NEW_STYLES <= used
-    assert set(mutation.alternative_styles()) == {"reference", "loops", "im2col"} | NEW_STYLES
+    assert set(mutation.alternative_styles(SPATIAL)) == {"reference", "loops", "im2col"} | NEW_STYLES
 
 
 def test_the_demo_mutants_are_still_in_the_catalog():
-    from grader.demo import BUGGY
-    assert set(BUGGY.values()) <= set(BY_NAME)
+    assert set(SPATIAL.module("samples.demo").BUGGY.values()) <= set(MUTANTS)
 
 
 def test_a_find_that_does_not_occur_exactly_once_is_an_error():
-    nb = mutation.source_notebook()
-    missing = Mutant("x", "loops", "flatten", "no such text", "", ("test_flatten",))
+    nb = mutation.source_notebook(SPATIAL)
+    missing = Mutant("x", "loops", "flatten", "no such text", "", ("test_flatten",), styles_dir=STYLES)
     with pytest.raises(ValueError, match="occurs 0 times"):
         missing.cells(nb)
-    twice = Mutant("x", "loops", "conv2d_op", "kh", "", ("test_conv2d_forward",))
+    twice = Mutant("x", "loops", "conv2d_op", "kh", "", ("test_conv2d_forward",), styles_dir=STYLES)
     with pytest.raises(ValueError, match="occurs [2-9][0-9]* times"):
         twice.cells(nb)
 
 
 def test_verdicts():
-    m = Mutant("m", "loops", "flatten", "a", "b", ("test_flatten", "test_simplecnn_training"))
+    m = Mutant("m", "loops", "flatten", "a", "b", ("test_flatten", "test_simplecnn_training"), styles_dir=STYLES)
     assert mutation.Verdict(m, ("test_flatten",)).verdict == "killed"
     assert mutation.Verdict(m, ()).verdict == "SURVIVED"
     stray = mutation.Verdict(m, ("test_flatten", "test_conv2d_init"))
     assert (stray.killed, stray.ok, stray.undeclared) == (True, False, ("test_conv2d_init",))
     assert stray.verdict == "LOST POINTS ON UNDECLARED CELLS (killed)"
-    eq = Mutant("e", "loops", "flatten", "a", "b", (), "x", equivalent="because")
+    eq = Mutant("e", "loops", "flatten", "a", "b", (), "x", equivalent="because", styles_dir=STYLES)
     assert (mutation.Verdict(eq, ()).ok, mutation.Verdict(eq, ("test_flatten",)).ok) == (True, False)
     assert mutation.kill_rate([mutation.Verdict(m, ("test_flatten",)), mutation.Verdict(m, ()),
                                mutation.Verdict(eq, ())]) == (1, 2)
@@ -88,7 +91,7 @@ def test_verdicts():
 # ------------------------------------------------------------------ the kill matrix
 @pytest.mark.parametrize("name", [m.name for m in CATALOG])
 def test_mutant_loses_points_exactly_where_declared(matrix, name):
-    mutant, outcome = BY_NAME[name], matrix["mutant", name]
+    mutant, outcome = MUTANTS[name], matrix["mutant", name]
     assert outcome.errors == (), f"{name}: a solution cell raised while being defined: {outcome.errors}"
     lost = set(outcome.lost)
     if mutant.equivalent:
@@ -101,7 +104,7 @@ def test_mutant_loses_points_exactly_where_declared(matrix, name):
                                       f"{sorted(set(mutant.fails) - lost)}"
 
 
-@pytest.mark.parametrize("style", mutation.alternative_styles())
+@pytest.mark.parametrize("style", mutation.alternative_styles(SPATIAL))
 def test_alternative_gets_full_marks(matrix, style):
     outcome = matrix["alternative", style]
     assert outcome.errors == ()
@@ -127,7 +130,7 @@ def test_these_mutants_are_caught_only_by_the_hidden_checks(matrix):
 
 
 def test_a_correct_style_and_its_mutant_differ_only_in_the_mutated_cell():
-    nb = mutation.source_notebook()
+    nb = mutation.source_notebook(SPATIAL)
     for m in CATALOG:
-        base, mutated = sample_cells.read_style(m.style, nb), m.cells(nb)
+        base, mutated = sample_cells.read_style(STYLES, m.style, nb), m.cells(nb)
         assert [c for c in base if base[c] != mutated[c]] == [m.cell], m.name

@@ -5,9 +5,9 @@ import nbformat
 import pytest
 from nbgrader.utils import determine_grade
 
-from grader.nbgrader_ext.execute import TrustedExecute, earned_points, report_outputs
-from grader.public.checking import Registry
-from grader.records import CheckOutcome, GradingRecord
+from grader.engine.nbgrader_ext.execute import TrustedExecute, earned_points, report_outputs
+from gradekit.checking import Registry
+from grader.engine.records import CheckOutcome, GradingRecord
 
 
 def outcome(name, passed, weight=1.0, hidden=True, message="wrong"):

@@ -4,17 +4,19 @@ import shutil
 
 import pytest
 
-from grader import batch, course, demo
+from grader.engine import batch, course
+from grader.tools import demo
 
-from ..conftest import make_course_copy
+from ..conftest import ASSIGNMENT, make_course_copy
 
 
 @pytest.fixture(scope="session")
 def demo_course(tmp_path_factory):
-    """`make demo` (grader.demo.run_demo) on a copy of the course: (root, students, outcomes, score table)."""
+    """`make demo` (grader.tools.demo.run_demo) on a copy of the course: (root, students, outcomes, score table)."""
     root = make_course_copy(str(tmp_path_factory.mktemp("demo") / "course"))
-    table = demo.run_demo(root, workers=2, progress=False)
-    return root, course.submitted_students(root), {o.student: o for o in batch.all_outcomes(root)}, table
+    tables = demo.run_demo(root, workers=2, progress=False)
+    return (root, course.submitted_students(ASSIGNMENT, root),
+            {o.student: o for o in batch.all_outcomes(ASSIGNMENT, root)}, tables[ASSIGNMENT])
 
 
 @pytest.fixture()

@@ -12,13 +12,14 @@ import sys
 import nbformat
 import pytest
 
-from grader import batch, course, demo
-from grader.nbgrader_ext.execute import earned_points
-from grader.records import GradingRecord
-from grader.samples.mutants import BY_NAME
+from grader.engine import batch, course
+from grader.engine.nbgrader_ext.execute import earned_points
+from grader.engine.records import GradingRecord
+from ..conftest import ASSIGNMENT, MUTANTS, SPATIAL
+
+DEMO = SPATIAL.module("samples.demo")
 
 pytestmark = pytest.mark.slow
-ASSIGNMENT = course.ASSIGNMENT
 AUTO_CELLS = ["test_conv_output_size", "test_receptive_field", "test_conv2d_init", "test_conv2d_forward",
               "test_conv2d_backward", "test_maxpool2d_forward", "test_maxpool2d_backward",
               "test_avgpool2d_forward", "test_avgpool2d_backward", "test_flatten", "test_simplecnn_structure",
@@ -26,14 +27,14 @@ AUTO_CELLS = ["test_conv_output_size", "test_receptive_field", "test_conv2d_init
 
 
 def auto_scores(root, student):
-    row = course.cell_scores(root)[student]
+    row = course.cell_scores(ASSIGNMENT, root)[student]
     return {c: row[c] for c in AUTO_CELLS}
 
 
 def test_correct_samples_get_full_marks(demo_course):
     root, _, outcomes, _ = demo_course
-    maxima = course.max_scores(root)
-    for student in demo.CORRECT:
+    maxima = course.max_scores(ASSIGNMENT, root)
+    for student in DEMO.CORRECT:
         assert auto_scores(root, student) == {c: maxima[c] for c in AUTO_CELLS}
         assert outcomes[student].status == "graded" and outcomes[student].reasons == []
 
@@ -44,11 +45,11 @@ def test_blank_release_gets_zero(demo_course):
     assert outcomes["carol_blank"].score == 0.0
 
 
-@pytest.mark.parametrize("student", sorted(demo.BUGGY))
+@pytest.mark.parametrize("student", sorted(DEMO.BUGGY))
 def test_buggy_sample_loses_points_exactly_on_its_cells(demo_course, student):
     root, _, _, _ = demo_course
-    mutant = BY_NAME[demo.BUGGY[student]]
-    maxima = course.max_scores(root)
+    mutant = MUTANTS[DEMO.BUGGY[student]]
+    maxima = course.max_scores(ASSIGNMENT, root)
     scores = auto_scores(root, student)
     lost = {c for c in AUTO_CELLS if scores[c] < maxima[c]}
     assert lost == set(mutant.fails)
@@ -68,12 +69,12 @@ def grading_record(root, student):
 def test_partial_credit_gives_a_buggy_cell_its_passing_checks_share_and_the_switch_turns_it_off(demo_course_copy):
     root = demo_course_copy
     student = "dave_flipped_kernel"   # flips the kernel: the forward values fail, weight sharing and shifts pass
-    maxima = course.max_scores(root)
+    maxima = course.max_scores(ASSIGNMENT, root)
     partial = {c: v for c, v in auto_scores(root, student).items() if v < maxima[c]}
     assert any(0 < v < maxima[c] for c, v in partial.items()), partial
     with open(os.path.join(root, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
         fh.write("\nc.TrustedExecute.partial_credit = False\n")
-    outcomes = {o.student: o for o in batch.grade_batch(root, students=[student], force=True, progress=False,
+    outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, students=[student], force=True, progress=False,
                                                         log=lambda line: None)}
     assert outcomes[student].status == "graded"
     assert {c: v for c, v in auto_scores(root, student).items() if v < maxima[c]} == {c: 0.0 for c in partial}
@@ -86,7 +87,7 @@ def test_hostile_samples_gain_nothing_and_their_reasons_are_recorded(demo_course
     assert auto_scores(root, "trudy_fakes_the_agent") == {c: 0.0 for c in AUTO_CELLS}
     assert (outcomes["trudy_fakes_the_agent"].status, outcomes["trudy_fakes_the_agent"].reasons) == \
         ("graded_with_incidents", ["agent_unavailable"])
-    maxima = course.max_scores(root)
+    maxima = course.max_scores(ASSIGNMENT, root)
     assert auto_scores(root, "oscar_endless_loop") == {c: maxima[c] for c in AUTO_CELLS}
     assert (outcomes["oscar_endless_loop"].status, outcomes["oscar_endless_loop"].reasons) == \
         ("graded_with_incidents", ["timeout"])
@@ -102,7 +103,7 @@ def test_the_demo_prints_one_row_per_student_with_total_and_status(demo_course):
     lines = table.splitlines()
     assert lines[0].startswith("student ") and lines[0].endswith("   total  status")
     rows = {line.split()[0]: line for line in lines[2:2 + len(students)]}
-    assert sorted(rows) == sorted(students) == sorted(list(demo.CORRECT) + list(demo.BUGGY) + list(demo.HOSTILE)
+    assert sorted(rows) == sorted(students) == sorted(list(DEMO.CORRECT) + list(DEMO.BUGGY) + list(DEMO.HOSTILE)
                                                       + ["carol_blank"])
     totals = {s: rows[s].split("   ")[-1].split()[0] for s in rows}
     assert totals == {"alice_loops": "44/44", "bob_im2col": "44/44", "carol_blank": "0/44",
@@ -188,16 +189,16 @@ def test_graded_cell_outputs_carry_no_traceback_or_hidden_code(demo_course):
 
 def test_regrading_from_scratch_gives_identical_scores(demo_course, demo_course_copy):
     root = demo_course_copy
-    before = course.cell_scores(demo_course[0])
-    assert course.cell_scores(root) == before      # the copy starts with the demo's gradebook
+    before = course.cell_scores(ASSIGNMENT, demo_course[0])
+    assert course.cell_scores(ASSIGNMENT, root) == before      # the copy starts with the demo's gradebook
     shutil.rmtree(os.path.join(root, ".grading"))  # no cache, no state: execute everything again
-    batch.grade_batch(root, workers=2, progress=False)
-    assert course.cell_scores(root) == before
+    batch.grade_batch(ASSIGNMENT, root, workers=2, progress=False)
+    assert course.cell_scores(ASSIGNMENT, root) == before
 
 
 def test_rerunning_a_finished_batch_does_no_work(demo_course):
     root, students, _, _ = demo_course
-    outcomes = batch.grade_batch(root, workers=2, progress=False)
+    outcomes = batch.grade_batch(ASSIGNMENT, root, workers=2, progress=False)
     assert [o.student for o in outcomes] == students and all(o.skipped for o in outcomes)
 
 

@@ -7,10 +7,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader import course
+from grader.engine import course
+from ..conftest import ASSIGNMENT
 
 pytestmark = pytest.mark.slow
-ASSIGNMENT = course.ASSIGNMENT
 
 
 def execute(path: str, allow_errors: bool):

@@ -12,9 +12,9 @@ import jupytext
 import nbformat
 import pytest
 
-from grader import course
+from grader.engine import course
+from ..conftest import ASSIGNMENT
 
-ASSIGNMENT = course.ASSIGNMENT
 
 
 def release_files(repo):
@@ -74,7 +74,7 @@ def test_no_file_under_release_leaks_solutions_hidden_tests_or_the_reference(rep
 
 def test_release_is_up_to_date_with_source(repo, course_copy):
     """Regenerating the release from source/ reproduces the committed release/ exactly."""
-    fresh = course.release(course_copy)
+    fresh = course.release(ASSIGNMENT, course_copy)
     committed = os.path.join(repo, "release", ASSIGNMENT)
     cmp = filecmp.dircmp(fresh, committed, ignore=["__pycache__"])
 
@@ -126,7 +126,7 @@ def test_assignment_has_graded_cells_with_points(repo):
         assert c.source.count(f'run("{gid}")') == 1 and c.source.count(f'run("{gid}", hidden=True)') == 1
 
 
-@pytest.mark.parametrize("package", ["tinytorch", "spatial_checks", "spatial_checks.agent"])
+@pytest.mark.parametrize("package", ["tinytorch", "spatial_checks", "gradekit.agent"])
 def test_release_support_packages_work_without_the_repository(repo, tmp_path, package):
     """A student's machine has only the release folder: its packages must stand alone."""
     shutil.copytree(os.path.join(repo, "release", ASSIGNMENT), tmp_path / "rel")

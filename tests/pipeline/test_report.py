@@ -10,12 +10,14 @@ import struct
 import nbformat
 import pytest
 
-from grader import batch, course, demo, report
-from grader.__main__ import main
-from grader.records import INCIDENT_KINDS
-from grader.samples.mutants import BY_NAME
+from grader.engine import batch, course
+from grader.tools import report
+from grader.tools.cli import main
+from grader.engine.records import INCIDENT_KINDS
+from ..conftest import ASSIGNMENT, MUTANTS, SPATIAL
 
-ASSIGNMENT = course.ASSIGNMENT
+DEMO = SPATIAL.module("samples.demo")
+
 # Autograded totals out of 44: each buggy sample keeps, of the cells its mutant fails, the share of the hidden
 # checks it still passes (partial credit, equal weights; a failing visible check counts against the cell).
 # pat_truncated_file cannot be graded (a failure record, left out of the totals); oscar's endless loop costs
@@ -85,7 +87,7 @@ def test_cell_pass_rates_follow_the_demo_bugs(demo_course):
     # the buggy samples' cells that keep a share of their points (a hidden check still passes)
     partial = {"test_conv2d_forward": 1, "test_maxpool2d_forward": 1, "test_simplecnn_structure": 1}
     for cell, stats in cells.items():   # the three zeros fail every cell, each buggy sample its mutant's cells
-        failing = len(ZERO_EVERYWHERE) + sum(cell in BY_NAME[m].fails for m in demo.BUGGY.values())
+        failing = len(ZERO_EVERYWHERE) + sum(cell in MUTANTS[m].fails for m in DEMO.BUGGY.values())
         assert (stats.full, stats.partial, stats.zero) == (
             GRADED - failing, partial.get(cell, 0), failing - partial.get(cell, 0)), cell
 
@@ -122,7 +124,7 @@ def test_failures_incidents_and_hostile_ids_are_listed_escaped(demo_course, tmp_
     source, _, _, _ = demo_course
     root = str(tmp_path / "course")
     shutil.copytree(source, root, symlinks=True)
-    paths = batch.Paths(root)
+    paths = batch.Paths(root, ASSIGNMENT)
     db_url = course.load_config(root).CourseDirectory.db_url
     extra = [
         batch.Outcome("<script>", "failed", ["nbgrader could not read the notebook: <b>&</b>"], 0.0, 52.0, 0.0),
@@ -168,7 +170,7 @@ def test_failures_incidents_and_hostile_ids_are_listed_escaped(demo_course, tmp_
 def test_nothing_graded_is_a_clear_error(course_copy, monkeypatch, capsys):
     os.makedirs(os.path.join(course_copy, "submitted", "alice", ASSIGNMENT))
     with pytest.raises(report.NothingGraded) as err:
-        report.build_report(course_copy)
+        report.build_report(ASSIGNMENT, course_copy)
     message = str(err.value)
     assert "nothing has been graded yet for 09_spatial" in message
     assert os.path.join(course_copy, ".grading", "state", ASSIGNMENT) in message
@@ -183,7 +185,7 @@ def test_nothing_graded_is_a_clear_error(course_copy, monkeypatch, capsys):
 
 
 def test_check_stats_count_passes_and_group_failures_by_their_pattern():
-    from grader.records import CheckOutcome, GradingRecord
+    from grader.engine.records import CheckOutcome, GradingRecord
 
     def record(student, passed_a, message_b):
         return GradingRecord(student, ASSIGNMENT, ASSIGNMENT, checks=[

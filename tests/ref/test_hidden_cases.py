@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from grader import hidden_checks
 from tinytorch_ref.spatial import fast
 from tinytorch_ref.spatial.shapes import pair
 
 from .spatial_helpers import assert_close
 from .test_conv import _torch_conv
 from .test_pool import _torch_pool
+from ..conftest import SPATIAL
+
+hidden_checks = SPATIAL.module("hidden_checks")
 
 
 @pytest.mark.parametrize("case", hidden_checks.CONV_CASES, ids=str)

@@ -8,13 +8,11 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader import course
-from grader.samples import cells
-from grader.samples.mutants import BY_NAME
+from grader.engine import course
+from grader.harness import samples as cells
 
-from ..conftest import make_course_copy
+from ..conftest import ASSIGNMENT, MUTANTS, STYLES, make_course_copy
 
-ASSIGNMENT = course.ASSIGNMENT
 AUTO_CELLS = ["test_conv_output_size", "test_receptive_field", "test_conv2d_init", "test_conv2d_forward",
               "test_conv2d_backward", "test_maxpool2d_forward", "test_maxpool2d_backward",
               "test_avgpool2d_forward", "test_avgpool2d_backward", "test_flatten", "test_simplecnn_structure",
@@ -37,8 +35,8 @@ def small_course(dest: str, students: dict[str, str]) -> str:
     release_nb = nbformat.read(os.path.join(release_dir, f"{ASSIGNMENT}.ipynb"), as_version=4)
     source_nb = nbformat.read(os.path.join(root, "source", ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
     notebooks = {"blank": release_nb,
-                 "im2col": cells.build_notebook(release_nb, cells.read_style("im2col", source_nb)),
-                 "bug": cells.build_notebook(release_nb, BY_NAME[BUG].cells(source_nb))}
+                 "im2col": cells.build_notebook(release_nb, cells.read_style(STYLES, "im2col", source_nb)),
+                 "bug": cells.build_notebook(release_nb, MUTANTS[BUG].cells(source_nb))}
     for student, kind in students.items():
         cells.write_submission(root, ASSIGNMENT, student, notebooks[kind], release_dir)
     return root

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from grader import bench_grading as bench
+from grader.harness import bench_grading as bench
 
 pytestmark = pytest.mark.slow
 

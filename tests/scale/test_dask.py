@@ -11,10 +11,10 @@ import time
 import pytest
 from distributed import Client
 
-from grader import batch, course
+from grader.engine import batch, course
 
-from ..conftest import REPO
 from .conftest import EXPECTED, assert_scores, small_course
+from ..conftest import ASSIGNMENT, REPO
 
 pytestmark = pytest.mark.slow
 DASK = os.path.join(os.path.dirname(sys.executable), "dask")
@@ -70,7 +70,7 @@ def test_batch_runs_on_the_dask_workers(cluster, tmp_path):
     address, worker_cli_pids = cluster
     root = small_course(str(tmp_path / "course"), STUDENTS)
     lines = []
-    outcomes = batch.grade_batch(root, scheduler=address, progress=False, log=lines.append)
+    outcomes = batch.grade_batch(ASSIGNMENT, root, scheduler=address, progress=False, log=lines.append)
 
     assert {o.student: (o.status, o.score) for o in outcomes} == {s: ("graded", pytest.approx(EXPECTED[k])) for s, k in
                                                                   STUDENTS.items()}

@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from grader.batch import LocalPool, WorkerDied
+from grader.engine.batch import LocalPool, WorkerDied
 
 
 def job(name: str):

@@ -13,9 +13,10 @@ import tempfile
 import psycopg2
 import pytest
 
-from grader import batch, course
+from grader.engine import batch, course
 
 from .conftest import EXPECTED, assert_scores, free_port, small_course
+from ..conftest import ASSIGNMENT
 
 STUDENTS = {"dora_im2col": "im2col", "eli_bug": "bug"}
 
@@ -81,16 +82,16 @@ def test_unusable_gradebook_urls_are_refused_before_any_work(tmp_path, monkeypat
     assert importlib.util.find_spec("pymssql") is None  # the driver this URL names is not installed
     monkeypatch.setenv("NBGRADER_DB_URL", "mssql+pymssql://grader:s3cret@127.0.0.1/gradebook")
     with pytest.raises(ValueError) as info:
-        batch.grade_batch(root, progress=False)
+        batch.grade_batch(ASSIGNMENT, root, progress=False)
     assert str(info.value) == ("gradebook URL mssql+pymssql://grader:***@127.0.0.1/gradebook: "
                                "its database driver (pymssql) is not installed")
     monkeypatch.setenv("NBGRADER_DB_URL", "gradebook.db")
     with pytest.raises(ValueError, match=r"is not an SQLAlchemy database URL"):
-        batch.grade_batch(root, progress=False)
+        batch.grade_batch(ASSIGNMENT, root, progress=False)
     monkeypatch.setenv("NBGRADER_DB_URL", "nosuchdb://grader@127.0.0.1/gradebook")
     with pytest.raises(ValueError, match=r"^gradebook URL nosuchdb://grader@127.0.0.1/gradebook: SQLAlchemy knows "
                                          r"no database 'nosuchdb'$"):
-        batch.grade_batch(root, progress=False)
+        batch.grade_batch(ASSIGNMENT, root, progress=False)
     assert os.listdir(root) == ["nbgrader_config.py"]  # no gradebook, no state: nothing was started
 
 
@@ -99,7 +100,7 @@ def test_grading_into_postgresql(postgres_url, tmp_path, monkeypatch):
     monkeypatch.delenv("NBGRADER_DB_URL", raising=False)
     root = small_course(str(tmp_path / "course"), STUDENTS)
     sqlite_url = course.load_config(root).CourseDirectory.db_url
-    first = batch.grade_batch(root, workers=2, progress=False, log=lambda line: None)
+    first = batch.grade_batch(ASSIGNMENT, root, workers=2, progress=False, log=lambda line: None)
     assert {o.student: o.score for o in first} == {s: pytest.approx(EXPECTED[k]) for s, k in STUDENTS.items()}
     assert_scores(sqlite_url, STUDENTS)
 
@@ -108,7 +109,7 @@ def test_grading_into_postgresql(postgres_url, tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRADER_DB_URL", postgres_url)
     assert course.load_config(root).CourseDirectory.db_url == postgres_url
     lines = []
-    outcomes = batch.grade_batch(root, workers=2, progress=False, log=lines.append)
+    outcomes = batch.grade_batch(ASSIGNMENT, root, workers=2, progress=False, log=lines.append)
     assert not any(line.startswith("executing") for line in lines), lines
     assert lines[0] == ("2 submissions graded before are not (fully) in the gradebook or autograded/ any more; "
                         "recording them again: dora_im2col, eli_bug")
@@ -131,5 +132,5 @@ def test_grading_into_postgresql(postgres_url, tmp_path, monkeypatch):
     assert {s: float(r["raw_score"]) for s, r in rows.items()} == {s: pytest.approx(EXPECTED[k]) for s, k in STUDENTS.items()}
     assert {float(r["max_score"]) for r in rows.values()} == {52.0}
 
-    again = batch.grade_batch(root, workers=2, progress=False, log=lines.append)
+    again = batch.grade_batch(ASSIGNMENT, root, workers=2, progress=False, log=lines.append)
     assert all(o.skipped for o in again) and len(again) == 2

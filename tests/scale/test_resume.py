@@ -13,10 +13,10 @@ import time
 import pytest
 from nbgrader.api import Gradebook
 
-from grader import batch, course
+from grader.engine import batch, course
 
-from ..conftest import REPO
 from .conftest import ASSIGNMENT, AUTO_CELLS, EXPECTED, MANUAL_CELLS, assert_scores, gradebook_rows, small_course
+from ..conftest import REPO
 
 pytestmark = pytest.mark.slow
 # two distinct notebooks (executed once each), six students to record
@@ -26,7 +26,7 @@ SUMMARY = re.compile(r"^(\d+) graded \((\d+) with incidents\), (\d+) failed, (\d
 
 
 def _states(root):
-    return {os.path.basename(p)[:-5] for p in glob.glob(os.path.join(batch.Paths(root).state, "*.json"))}
+    return {os.path.basename(p)[:-5] for p in glob.glob(os.path.join(batch.Paths(root, ASSIGNMENT).state, "*.json"))}
 
 
 def _autograded(root):
@@ -37,7 +37,7 @@ def _autograded(root):
 
 def _cached(root):
     """Executions in the content-addressed cache (written atomically: a file is a finished execution)."""
-    return glob.glob(os.path.join(batch.Paths(root).cache, "*", "*.json"))
+    return glob.glob(os.path.join(batch.Paths(root, ASSIGNMENT).cache, "*", "*.json"))
 
 
 def _mtimes(paths):
@@ -82,7 +82,7 @@ def resumed(tmp_path_factory):
         facts["killed_log"] = fh.read()
     assert proc.returncode == -signal.SIGKILL, "the batch ended before it could be killed:\n" + facts["killed_log"]
     facts["states"], facts["interrupted"] = _states(root), _autograded(root) - _states(root)
-    facts["state_mtimes"] = _mtimes(batch.Paths(root).state_file(s) for s in facts["states"])
+    facts["state_mtimes"] = _mtimes(batch.Paths(root, ASSIGNMENT).state_file(s) for s in facts["states"])
     facts["rows_after_kill"] = gradebook_rows(course.load_config(root).CourseDirectory.db_url)
     for _ in range(100):  # the whole process group (pool worker included) is gone
         try:
@@ -120,7 +120,7 @@ def test_the_second_run_grades_only_what_was_missing(resumed):
     # the states written before the kill were not rewritten
     assert _mtimes(facts["state_mtimes"]) == facts["state_mtimes"]
     assert _states(root) == set(STUDENTS)
-    assert {o.student: (o.status, o.score) for o in batch.all_outcomes(root)} == {
+    assert {o.student: (o.status, o.score) for o in batch.all_outcomes(ASSIGNMENT, root)} == {
         s: ("graded", pytest.approx(EXPECTED[k])) for s, k in STUDENTS.items()}
     assert_scores(course.load_config(root).CourseDirectory.db_url, STUDENTS)
     for student in STUDENTS:
@@ -153,7 +153,7 @@ def test_a_submission_missing_from_the_gradebook_or_autograded_is_recorded_again
         gb.db.commit()
     shutil.rmtree(os.path.join(root, "autograded", "cai"))           # autograded/ cleaned by hand
     lines = []
-    outcomes = batch.grade_batch(root, progress=False, log=lines.append)
+    outcomes = batch.grade_batch(ASSIGNMENT, root, progress=False, log=lines.append)
     assert lines[0] == ("3 submissions graded before are not (fully) in the gradebook or autograded/ any more; "
                         "recording them again: ada, bo, cai")
     assert not any(line.startswith("executing") for line in lines)
@@ -191,7 +191,7 @@ def test_a_failed_regrade_leaves_no_stale_autograded_notebook(resumed, monkeypat
     shutil.copy(release_nb, os.path.join(root, "submitted", "fay", ASSIGNMENT, f"{ASSIGNMENT}.ipynb"))
     assert os.path.isdir(os.path.join(root, "autograded", "fay", ASSIGNMENT))
     monkeypatch.setattr(batch, "Executor", _LostWorkers)
-    outcomes = {o.student: o for o in batch.grade_batch(root, progress=False, log=lambda line: None)}
+    outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, progress=False, log=lambda line: None)}
     assert (outcomes["fay"].status, outcomes["fay"].score, outcomes["fay"].reasons) == (
         "failed", 0.0, ["execution failed: RuntimeError: worker lost"])
     assert not os.path.exists(os.path.join(root, "autograded", "fay", ASSIGNMENT))

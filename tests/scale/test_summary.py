@@ -1,7 +1,7 @@
 """The one-line summary a batch ends with."""
 from __future__ import annotations
 
-from grader.batch import Outcome, summary_line
+from grader.engine.batch import Outcome, summary_line
 
 
 def test_summary_counts_and_reasons():

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from grader import batch, course, jobs
+from grader.engine import batch, course, jobs
 
 from .conftest import ASSIGNMENT, AUTO_CELLS, MANUAL_CELLS, gradebook_rows, small_course
 
@@ -24,7 +24,7 @@ def test_a_worker_killed_as_the_oom_killer_would_fails_its_submission_alone(tmp_
 
     monkeypatch.setattr(jobs, "execute_job", dies_for_the_victim)   # the forked workers inherit it
     lines = []
-    outcomes = {o.student: o for o in batch.grade_batch(root, workers=2, progress=False, log=lines.append)}
+    outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, workers=2, progress=False, log=lines.append)}
     assert (outcomes["victim"].status, outcomes["victim"].reasons) == ("failed", [
         "execution failed: WorkerDied: the grading worker process died (killed by SIGKILL, as the out-of-memory "
         "killer does) while executing this notebook"])

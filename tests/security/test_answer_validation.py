@@ -1,7 +1,7 @@
 """Answers are validated before any comparison, with the same verdict under every supported numpy.
 
 Whatever the kernel sends back (through the agent, or a LocalStudent in the student's own kernel),
-checks compare it only after grader/public/checking.py has turned it into a float64 array of exactly
+checks compare it only after gradekit/checking.py has turned it into a float64 array of exactly
 the expected shape (``answer_array``, used by ``expect_close`` and ``expect_shape``) or into a number
 (``answer_number``, used by ``expect_equal``).  An empty, size-mismatched, broadcastable, complex or
 object answer therefore fails its check with a message, instead of comparing elementwise, broadcasting,
@@ -14,11 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.hidden_checks import REGISTRY as HIDDEN
-from grader.public.checking import (CheckFailure, answer_array, answer_number, describe_array_mismatch,
-                                    expect_close, expect_equal, expect_shape)
-from grader.public.protocol import Ref
-from grader.public.visible_checks import REGISTRY as VISIBLE
+from gradekit.checking import (CheckFailure, answer_array, answer_number, describe_array_mismatch, expect_close,
+                               expect_equal, expect_shape)
+from gradekit.protocol import Ref
+
+from ..conftest import SPATIAL
+
+HIDDEN, VISIBLE = SPATIAL.registry(hidden=True), SPATIAL.registry(hidden=False)
 
 pytestmark = pytest.mark.filterwarnings("error")
 

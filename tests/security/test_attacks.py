@@ -1,6 +1,6 @@
 """Every hostile and broken submission, graded in one batch with good ones, through the real pipeline.
 
-grader.attack_suite.run_suite builds the catalog (grader/samples/attacks.py) in a scratch course,
+grader.harness.attack_suite.run_suite builds the catalog (grader/samples/ATTACKS.py) in a scratch course,
 adds correct, buggy and blank submissions to the same batch, grades them all with batch.grade_batch
 (sandboxed kernels, trusted checks, nbgrader recording) and checks each against what its entry
 declares; these tests assert those verdicts one by one, and what the probes saw.
@@ -13,14 +13,15 @@ import os
 import nbformat
 import pytest
 
-from grader import attack_suite, batch, course
-from grader.samples import attacks
+from grader.harness import attack_suite
+from grader.engine import batch, course
+from ..conftest import ASSIGNMENT, ATTACKS, MUTANTS
 
 pytestmark = pytest.mark.slow
-TAMPERING = [a.name for a in attacks.CATALOG if a.expect == "at_most_blank"]
-SURVIVED = [a.name for a in attacks.CATALOG if a.expect == "full"]
-CONFINED = [a.name for a in attacks.CATALOG if a.expect.startswith("lose:")]
-UNGRADABLE = [a.name for a in attacks.CATALOG if a.expect == "failed"]
+TAMPERING = [a.name for a in ATTACKS.CATALOG if a.expect == "at_most_blank"]
+SURVIVED = [a.name for a in ATTACKS.CATALOG if a.expect == "full"]
+CONFINED = [a.name for a in ATTACKS.CATALOG if a.expect.startswith("lose:")]
+UNGRADABLE = [a.name for a in ATTACKS.CATALOG if a.expect == "failed"]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def result(suite, name):
 
 
 def autograded_file(suite, student, suffix):
-    return os.path.join(suite.root, "autograded", student, course.ASSIGNMENT, course.ASSIGNMENT + suffix)
+    return os.path.join(suite.root, "autograded", student, ASSIGNMENT, ASSIGNMENT + suffix)
 
 
 def record_of(suite, student):
@@ -51,7 +52,7 @@ def error_names(suite, student, source_part):
 
 
 def test_the_catalog_covers_every_threat_of_the_model():
-    names = {a.name for a in attacks.CATALOG}
+    names = {a.name for a in ATTACKS.CATALOG}
     assert {"custom_exc", "showtraceback", "always_equal", "patch_numpy", "frame_peek", "read_secrets",
             "network", "fake_agent", "pickle_agent"} <= set(TAMPERING)
     assert {"edit_locked_cells", "restored_test_cell", "duplicated_cells", "reordered_cells", "renamed_grade_ids",
@@ -64,7 +65,7 @@ def test_the_catalog_covers_every_threat_of_the_model():
     assert {"drip_answer", "compressed_bomb", "deep_json", "odd_arrays", "leave_state", "look_for_state",
             "scipy_solution", "obfuscated_scipy_import", "from_scipy_import_ndimage", "non_utf8_file_name"} <= names
     assert "visible_lookup" in TAMPERING
-    assert len(attacks.CATALOG) == len(names) == 64
+    assert len(ATTACKS.CATALOG) == len(names) == 64
 
 
 def test_no_submission_is_recorded_as_a_grader_error(suite):
@@ -94,7 +95,7 @@ def test_tampering_scores_no_more_than_the_blank_release(suite, name):
 def test_a_correct_solution_survives_the_disturbance_with_full_marks(suite, name):
     r = result(suite, name)
     assert r.total == suite.max_total, (r.lost, r.reasons)
-    declared = attacks.BY_NAME[name].reasons
+    declared = ATTACKS.MUTANTS[name].reasons
     for reason in declared:  # the limit that was hit is on the record
         assert reason in r.reasons, r.reasons
     # a disturbance that hits no limit leaves no incident either
@@ -105,7 +106,7 @@ def test_a_correct_solution_survives_the_disturbance_with_full_marks(suite, name
 @pytest.mark.parametrize("name", CONFINED)
 def test_damage_costs_only_the_affected_cells(suite, name):
     r = result(suite, name)
-    declared = attacks.BY_NAME[name].expect.split(":", 1)[1].split(",")
+    declared = ATTACKS.MUTANTS[name].expect.split(":", 1)[1].split(",")
     assert sorted(r.lost) == sorted(declared)
     assert r.ok, r.problems
 
@@ -117,12 +118,12 @@ def test_an_ungradable_file_gets_a_zero_row_and_a_reason(suite, name):
     assert r.reasons and all(reason.strip() for reason in r.reasons)
     assert r.ok, r.problems
     # the zero row is in the gradebook (nbgrader's export lists the student)
-    assert f"attack_{name}" in course.cell_scores(suite.root)
+    assert f"attack_{name}" in course.cell_scores(ASSIGNMENT, suite.root)
 
 
 def test_the_secrets_probe_saw_nothing(suite):
     seen = suite.probes["attack_read_secrets"]["secrets"]
-    targets = attacks.ProbeTargets.for_course(suite.root)
+    targets = ATTACKS.ProbeTargets.for_course(suite.root)
     for path in targets.secret_paths:
         assert path in seen
         if not attack_suite._only_python(path, seen[path]):
@@ -160,12 +161,12 @@ def test_a_fork_bomb_costs_its_own_cell_and_one_restart(suite):
 
 
 def test_an_interrupted_cell_keeps_its_timeout_notice(suite):
-    assert error_names(suite, "attack_infinite_loop", attacks.INFINITE_LOOP) == ["KeyboardInterrupt", "CellTimeoutError"]
+    assert error_names(suite, "attack_infinite_loop", ATTACKS.INFINITE_LOOP) == ["KeyboardInterrupt", "CellTimeoutError"]
 
 
 def test_every_submission_has_a_row_or_a_failure_record(suite):
-    outcomes = {o.student: o for o in batch.all_outcomes(suite.root)}
-    rows = course.cell_scores(suite.root)
+    outcomes = {o.student: o for o in batch.all_outcomes(ASSIGNMENT, suite.root)}
+    rows = course.cell_scores(ASSIGNMENT, suite.root)
     assert set(outcomes) == set(suite.results) == set(rows)
     assert {o.status for o in outcomes.values()} <= {"graded", "graded_with_incidents", "failed"}
     assert sorted(s for s, o in outcomes.items() if o.status == "failed") == sorted(f"attack_{n}" for n in UNGRADABLE)

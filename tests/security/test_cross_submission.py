@@ -15,8 +15,9 @@ import os
 import nbformat
 import pytest
 
-from grader import attack_suite, batch, course, mutation
-from grader.samples import attacks
+from grader.harness import attack_suite, mutation
+from grader.engine import batch, course
+from ..conftest import ASSIGNMENT, ATTACKS, MUTANTS
 
 pytestmark = pytest.mark.slow
 UID = 61900   # outside the default slots (61000 + 0..63), so graders running alongside never use it
@@ -39,10 +40,10 @@ def marked_host_processes() -> list[int]:
 
 def grade_one(root: str, name: str) -> tuple[batch.Outcome, dict]:
     """Write the attack's submission, grade the batch (earlier students are unchanged and skipped)."""
-    release_dir = os.path.join(root, "release", course.ASSIGNMENT)
-    release_nb = nbformat.read(os.path.join(release_dir, f"{course.ASSIGNMENT}.ipynb"), as_version=4)
-    student = attacks.build(attacks.BY_NAME[name], root, release_nb, mutation.source_notebook(root), release_dir)
-    outcomes = {o.student: o for o in batch.grade_batch(root, workers=1, progress=False, log=lambda *a: None)}
+    release_dir = os.path.join(root, "release", ASSIGNMENT)
+    release_nb = nbformat.read(os.path.join(release_dir, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    student = ATTACKS.build(ATTACKS.MUTANTS[name], root, release_nb, mutation.source_notebook(root), release_dir)
+    outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, workers=1, progress=False, log=lambda *a: None)}
     return outcomes[student], attack_suite.probe_outputs(root, student)
 
 
@@ -60,7 +61,7 @@ def graded(tmp_path_factory):
 
 
 def test_both_submissions_are_graded_in_full(graded):
-    scores, maxima = course.cell_scores(graded["root"]), course.autograded_maxima(graded["root"])
+    scores, maxima = course.cell_scores(ASSIGNMENT, graded["root"]), course.autograded_maxima(ASSIGNMENT, graded["root"])
     for outcome, _ in (graded["leave"], graded["look"]):
         total, lost = course.autograded_points(scores[outcome.student], maxima)
         assert (outcome.status, total, lost) == ("graded", 44.0, ()), outcome.reasons

@@ -17,31 +17,35 @@ from nbgrader import utils
 from traitlets import TraitError
 from traitlets.config import Config
 
-from grader import course, jobs, report
-from grader.batch import Outcome
-from grader.library_policy import (SPATIAL_FORBIDDEN, LibraryPolicy, LibraryWatch, ask_guard, graded_cell_before,
+from grader.engine import course, jobs
+from grader.tools import report
+from grader.engine.batch import Outcome
+from grader.engine.library_policy import (LibraryPolicy, LibraryWatch, ask_guard, graded_cell_before,
                                    scan, stack_packages)
-from grader.public import imports, protocol
-from grader.public.imports import ImportGuard
-from grader.records import GradingRecord
-from grader.samples import cells as sample_cells
-from grader.sandbox import Sandbox, SandboxPolicy
+from gradekit import imports, protocol
+from gradekit.imports import ImportGuard
+from grader.engine.records import GradingRecord
+from grader.harness import samples as sample_cells
+from grader.engine.sandbox import Sandbox, SandboxPolicy
+from ..conftest import ASSIGNMENT, REPO, STYLES
 
-from ..conftest import REPO
 
-RELEASE = os.path.join(REPO, "release", course.ASSIGNMENT)
-FORBIDDEN = tuple(SPATIAL_FORBIDDEN)
+RELEASE = os.path.join(REPO, "release", ASSIGNMENT)
+FORBIDDEN = ("scipy.signal", "scipy.ndimage", "sklearn", "torch", "tensorflow", "jax", "cv2", "PIL")
 HIDDEN_AT_FILE_LEVEL = ("scipy.signal", "scipy.ndimage", "sklearn", "torch", "tensorflow", "jax", "cv2")
 CELL_FILE = "/tmp/ipykernel_7/2718281828.py"   # how ipykernel names a cell's code
 
 
 # ------------------------------------------------------------------ the setting
-def test_the_default_forbids_the_spatial_list_and_blocks():
+def test_by_default_nothing_is_forbidden_and_uses_are_blocked():
     policy = LibraryPolicy()
-    assert policy.forbidden_for("09_spatial") == ("scipy.signal", "scipy.ndimage", "sklearn", "torch", "tensorflow",
-                                                  "jax", "cv2", "PIL")
-    assert policy.forbidden_for("10_attention") == ()
+    assert policy.forbidden_for("09_spatial") == () and policy.forbidden_modules == {}
     assert policy.action == "block" and policy.blocks
+
+
+def spatial_policy(**settings) -> LibraryPolicy:
+    """The policy the course configures for 09_spatial (see nbgrader_config.py)."""
+    return LibraryPolicy(forbidden_modules={"09_spatial": list(FORBIDDEN)}, **settings)
 
 
 def test_the_course_config_sets_it_and_it_reaches_every_execution_job():
@@ -87,12 +91,12 @@ def test_only_modules_outside_the_allowed_stack_are_hidden_at_file_level():
     needed = stack_packages(tuple(LibraryPolicy().allowed_stack))
     assert {"numpy", "matplotlib", "PIL", "IPython", "ipykernel", "zmq"} <= needed   # matplotlib requires pillow
     assert not {"scipy", "sklearn", "torch"} & needed
-    assert LibraryPolicy().file_hidden("09_spatial") == HIDDEN_AT_FILE_LEVEL
+    assert spatial_policy().file_hidden("09_spatial") == HIDDEN_AT_FILE_LEVEL
 
 
 def test_the_kernel_bootstrap_installs_the_guard_with_the_assignments_list():
-    assert LibraryPolicy(action="flag", hint="use numpy").guard_source("09_spatial") == (
-        "__import__('spatial_checks.imports').imports.install(('scipy.signal', 'scipy.ndimage', 'sklearn', 'torch', "
+    assert spatial_policy(action="flag", hint="use numpy").guard_source("09_spatial") == (
+        "__import__('gradekit.imports').imports.install(('scipy.signal', 'scipy.ndimage', 'sklearn', 'torch', "
         "'tensorflow', 'jax', 'cv2', 'PIL'), block=False, hint='use numpy')\n")
     assert LibraryPolicy().guard_source("10_attention") == ""
 
@@ -168,8 +172,8 @@ def _student_cells(nb) -> list[str]:
 
 
 def test_a_numpy_solution_and_the_blank_release_use_nothing_forbidden():
-    release_nb = nbformat.read(os.path.join(RELEASE, f"{course.ASSIGNMENT}.ipynb"), as_version=4)
-    for nb in (release_nb, sample_cells.build_notebook(release_nb, sample_cells.read_style("loops"))):
+    release_nb = nbformat.read(os.path.join(RELEASE, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    for nb in (release_nb, sample_cells.build_notebook(release_nb, sample_cells.read_style(STYLES, "loops"))):
         aliases: dict[str, str] = {}
         cells = _student_cells(nb)
         assert len(cells) == 11 and any("import matplotlib.pyplot" in c for c in cells)
@@ -179,7 +183,7 @@ def test_a_numpy_solution_and_the_blank_release_use_nothing_forbidden():
 # ------------------------------------------------------------------ the executor's bookkeeping
 def test_static_uses_are_one_incident_per_cell_and_module_and_the_guard_adds_only_new_modules():
     record = GradingRecord("s", "09_spatial", "09_spatial")
-    watch = LibraryWatch(LibraryPolicy(), "09_spatial", record)
+    watch = LibraryWatch(spatial_policy(), "09_spatial", record)
     watch.scan_cell("conv2d_op", "from scipy.signal import correlate\nimport scipy.signal\nfrom PIL import Image")
     answers = [[["scipy.signal", "scipy.signal", "line 1", True], ["sklearn", "sklearn.svm", "line 3 in forward", True]]]
 
@@ -200,7 +204,7 @@ def test_static_uses_are_one_incident_per_cell_and_module_and_the_guard_adds_onl
 
 
 def test_checks_are_attributed_to_the_graded_cell_before_the_next_student_cell():
-    release_nb = nbformat.read(os.path.join(RELEASE, f"{course.ASSIGNMENT}.ipynb"), as_version=4)
+    release_nb = nbformat.read(os.path.join(RELEASE, f"{ASSIGNMENT}.ipynb"), as_version=4)
     index = sample_cells.cell_index(release_nb, "conv2d_layer")
     assert graded_cell_before(release_nb, index) is None   # right after the conv2d_op cell: no checks between
     index = sample_cells.cell_index(release_nb, "feature_maps")
@@ -243,7 +247,7 @@ def test_an_agent_that_answers_nothing_costs_the_timeout_once():
 
 
 def test_the_agent_hands_over_and_forgets_the_guards_attempts():
-    from grader.public import agent
+    from gradekit import agent
     guard = imports.install(("PIL",), block=False)
     try:
         guard._attempts.append(["PIL", "PIL.Image", "line 4", False])
@@ -395,19 +399,19 @@ def test_the_installed_hooks_stop_cells_but_not_libraries(tmp_path):
 # ------------------------------------------------------------------ the instructor report
 def test_the_report_lists_forbidden_library_uses_with_their_modules(tmp_path):
     root = str(tmp_path)
-    record = GradingRecord("eve", course.ASSIGNMENT, course.ASSIGNMENT, status="graded_with_incidents")
+    record = GradingRecord("eve", ASSIGNMENT, ASSIGNMENT, status="graded_with_incidents")
     record.add("forbidden_library", "conv2d_op", "scipy.signal: scipy.signal (from-import, line 1); action: block")
     record.add("timeout", "cell 9", "interrupted after 30 s")
-    path = os.path.join(root, "autograded", "eve", course.ASSIGNMENT, f"{course.ASSIGNMENT}.grading.json")
+    path = os.path.join(root, "autograded", "eve", ASSIGNMENT, f"{ASSIGNMENT}.grading.json")
     os.makedirs(os.path.dirname(path))
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(record.to_json())
     eve = Outcome("eve", "graded_with_incidents", ["forbidden_library", "timeout"], 0.0, 44.0, 1.0)
     bob = Outcome("bob", "graded", [], 44.0, 44.0, 1.0)
-    uses = report.forbidden_uses(report.grading_records(root, [eve, bob]), [eve, bob])
+    uses = report.forbidden_uses(report.grading_records(root, ASSIGNMENT, [eve, bob]), [eve, bob])
     assert uses == [("eve", "conv2d_op", "scipy.signal", "scipy.signal: scipy.signal (from-import, line 1); action: block")]
     data = report.ReportData(
-        assignment=course.ASSIGNMENT, max_auto=44.0, manual_cells={}, counts={"graded": 1, "graded_with_incidents": 1,
+        assignment=ASSIGNMENT, max_auto=44.0, manual_cells={}, counts={"graded": 1, "graded_with_incidents": 1,
                                                                               "failed": 0, "not_graded": 0},
         failure_kinds={}, totals={"eve": 0.0, "bob": 44.0}, mean=22.0, median=22.0, bin_edges=[0.0, 44.0],
         bin_counts=[2], cells=[], slowest=[eve, bob], issues=[eve], not_graded=[], forbidden=uses)

@@ -10,21 +10,20 @@ import pytest
 from nbgrader import utils
 from traitlets.config import Config
 
-from grader import batch, course
-from grader.nbgrader_ext.execute import TrustedExecute
-from grader.samples import attacks
-from grader.samples import cells as sample_cells
+from grader.engine import batch, course
+from grader.engine.nbgrader_ext.execute import TrustedExecute
+from grader.harness import samples as sample_cells
+from ..conftest import ASSIGNMENT, ATTACKS, REPO, STYLES
 
-from ..conftest import REPO
 
 pytestmark = pytest.mark.slow
-RELEASE = os.path.join(REPO, "release", course.ASSIGNMENT)
+RELEASE = os.path.join(REPO, "release", ASSIGNMENT)
 FORBIDDEN_TEXT = "scipy.signal, scipy.ndimage, sklearn, torch, tensorflow, jax, cv2, PIL"
 # the student removes the import guard, then imports: scipy.signal's files are not in the sandbox,
 # PIL's are (matplotlib needs them), and the grader's scan of the cell has recorded both
 BYPASS = """\
 import sys
-sys.modules["spatial_checks.imports"]._guard.uninstall()
+sys.modules["gradekit.imports"]._guard.uninstall()
 try:
     import scipy.signal
 except ImportError as exc:
@@ -39,15 +38,15 @@ def grade(nb, action: str):
     config.LibraryPolicy.action = action
     files = batch.kernel_files(RELEASE, RELEASE, [])
     return TrustedExecute(config=config).run_notebook(
-        nb, files, {"nbgrader": {"student": "s", "assignment": course.ASSIGNMENT, "notebook": course.ASSIGNMENT}})
+        nb, files, {"nbgrader": {"student": "s", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
 
 
 def release():
-    return nbformat.read(os.path.join(RELEASE, f"{course.ASSIGNMENT}.ipynb"), as_version=4)
+    return nbformat.read(os.path.join(RELEASE, f"{ASSIGNMENT}.ipynb"), as_version=4)
 
 
 def scipy_notebook():
-    return attacks.scipy_solution(sample_cells.build_notebook(release(), sample_cells.read_style("loops")))
+    return ATTACKS.scipy_solution(sample_cells.build_notebook(release(), sample_cells.read_style(STYLES, "loops")))
 
 
 def failed_graded_cells(nb) -> list[str]:
@@ -81,9 +80,9 @@ def test_block_mode_refuses_with_a_clear_error_and_records_each_cell_and_module(
         "test_conv2d_forward", "test_conv2d_backward", "test_maxpool2d_forward", "test_maxpool2d_backward",
         "test_avgpool2d_forward", "test_avgpool2d_backward", "test_simplecnn_structure", "test_simplecnn_forward",
         "test_simplecnn_training"]
-    filter_line = line_of(attacks.SCIPY_MAXPOOL, "ndimage.maximum_filter")
-    correlate_line = line_of(attacks.SCIPY_AVGPOOL, "scipy.signal.correlate")
-    convolve_line = line_of(attacks.SCIPY_AVGPOOL, "scipy.signal.convolve")
+    filter_line = line_of(ATTACKS.SCIPY_MAXPOOL, "ndimage.maximum_filter")
+    correlate_line = line_of(ATTACKS.SCIPY_AVGPOOL, "scipy.signal.correlate")
+    convolve_line = line_of(ATTACKS.SCIPY_AVGPOOL, "scipy.signal.convolve")
     assert [(i.kind, i.cell, i.detail) for i in record.incidents] == [
         ("forbidden_library", "conv2d_op", "scipy.signal: scipy.signal (from-import, line 1); action: block"),
         ("forbidden_library", "maxpool2d", "scipy.ndimage: scipy.ndimage (from-import, line 1), "
@@ -98,7 +97,7 @@ def test_block_mode_refuses_with_a_clear_error_and_records_each_cell_and_module(
 
 
 def test_an_obfuscated_import_is_refused_and_reported_by_the_guard():
-    nb = attacks.obfuscated_scipy_conv(sample_cells.build_notebook(release(), sample_cells.read_style("loops")))
+    nb = ATTACKS.obfuscated_scipy_conv(sample_cells.build_notebook(release(), sample_cells.read_style(STYLES, "loops")))
     executed, record = grade(nb, "block")
     conv = executed.cells[sample_cells.cell_index(executed, "conv2d_op")]
     assert [o.evalue.split(":")[0] for o in conv.outputs if o.output_type == "error"] == [
@@ -119,6 +118,6 @@ def test_flag_mode_grades_the_scipy_solution_with_full_marks_and_records_it():
 
 
 def test_a_numpy_solution_has_no_incident_in_flag_mode():
-    executed, record = grade(sample_cells.build_notebook(release(), sample_cells.read_style("loops")), "flag")
+    executed, record = grade(sample_cells.build_notebook(release(), sample_cells.read_style(STYLES, "loops")), "flag")
     assert failed_graded_cells(executed) == []
     assert record.incidents == [] and record.status == "graded"

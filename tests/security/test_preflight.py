@@ -7,8 +7,8 @@ import os
 import nbformat
 import pytest
 
-from grader import preflight
-from grader.preflight import Refused
+from grader.engine import preflight
+from grader.engine.preflight import Refused
 
 ASSIGNMENT = "09_spatial"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"

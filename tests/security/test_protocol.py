@@ -22,10 +22,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from grader.public import protocol
-from grader.public.protocol import ProtocolError, Ref
-from grader.public.student import StudentError
-from grader.remote import AnswerRefused, CallTimedOut, KernelLost, RemoteStudent
+from gradekit import protocol
+from gradekit.protocol import ProtocolError, Ref
+from gradekit.student import StudentError
+from grader.engine.remote import AnswerRefused, CallTimedOut, KernelLost, RemoteStudent
 
 
 def test_round_trip_keeps_numbers_arrays_refs_and_special_floats():

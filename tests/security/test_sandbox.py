@@ -12,14 +12,14 @@ import nbformat
 import pytest
 from traitlets.config import Config
 
-from grader import batch, course, sandbox, seccomp
-from grader.nbgrader_ext.execute import TrustedExecute
-from grader.samples import cells as sample_cells
-from grader.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable
+from grader.engine import batch, course, sandbox, seccomp
+from grader.engine.nbgrader_ext.execute import TrustedExecute
+from grader.harness import samples as sample_cells
+from grader.engine.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable
+from ..conftest import ASSIGNMENT, REPO, STYLES
 
-from ..conftest import REPO
 
-RELEASE = os.path.join(REPO, "release", course.ASSIGNMENT)
+RELEASE = os.path.join(REPO, "release", ASSIGNMENT)
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +72,7 @@ def test_isolation_needs_root(monkeypatch):
 
 
 def test_rlimits_mode_is_announced_as_degraded(caplog):
-    with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="grader.engine.sandbox"):
         with Sandbox(SandboxPolicy(mode="rlimits")) as box:
             cmd = box.wrap(["python"])
     assert "bwrap" not in cmd and cmd[0] == "setpriv"
@@ -88,7 +88,7 @@ def test_an_unmountable_disk_limit_is_announced_and_recorded(monkeypatch, caplog
         return real_run(cmd, *args, **kwargs)
 
     monkeypatch.setattr(sandbox.subprocess, "run", run)
-    with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="grader.engine.sandbox"):
         with Sandbox(SandboxPolicy()) as box:
             assert not box.disk_bounded and not mounted(box.root)
             assert box.describe().endswith("disk 256 MiB (disk unbounded: no tmpfs)")
@@ -97,15 +97,15 @@ def test_an_unmountable_disk_limit_is_announced_and_recorded(monkeypatch, caplog
 
 
 def test_disk_bytes_zero_is_announced(caplog):
-    with caplog.at_level(logging.WARNING, logger="grader.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="grader.engine.sandbox"):
         with Sandbox(SandboxPolicy(disk_bytes=0)) as box:
             assert box.describe().endswith("(disk unbounded: no tmpfs)")
     assert "disk_bytes = 0" in caplog.text
 
 
 def test_the_notebook_time_limit_stops_grading_and_is_recorded():
-    release_nb = nbformat.read(os.path.join(RELEASE, f"{course.ASSIGNMENT}.ipynb"), as_version=4)
-    nb = sample_cells.build_notebook(release_nb, sample_cells.read_style("im2col"))
+    release_nb = nbformat.read(os.path.join(RELEASE, f"{ASSIGNMENT}.ipynb"), as_version=4)
+    nb = sample_cells.build_notebook(release_nb, sample_cells.read_style(STYLES, "im2col"))
     first_test = next(i for i, c in enumerate(nb.cells)
                       if c.metadata.get("nbgrader", {}).get("grade_id") == "test_conv_output_size")
     for k in range(6):  # 6 x 3 s, each under the cell limit, together over the notebook's limit
@@ -116,7 +116,7 @@ def test_the_notebook_time_limit_stops_grading_and_is_recorded():
     config.SandboxPolicy.submission_timeout = 14
     files = batch.kernel_files(RELEASE, RELEASE, [])
     executed, record = TrustedExecute(config=config).run_notebook(
-        nb, files, {"nbgrader": {"student": "slow", "assignment": course.ASSIGNMENT, "notebook": course.ASSIGNMENT}})
+        nb, files, {"nbgrader": {"student": "slow", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
     assert [i.kind for i in record.incidents] == ["time_limit"], record.incidents
     assert record.incidents[0].cell.startswith("cell ")  # one of the sleeping cells
     assert "14 s ran out here" in record.incidents[0].detail

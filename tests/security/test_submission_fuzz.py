@@ -18,11 +18,10 @@ import nbformat
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from grader import batch, course
+from grader.engine import batch, course
 
-from ..conftest import make_course_copy
+from ..conftest import ASSIGNMENT, make_course_copy
 
-ASSIGNMENT = course.ASSIGNMENT
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 GOOD = "good"
 LIMITS = {"max_cells": 60, "max_entries": 40, "max_depth": 6, "max_notebook_bytes": 2 * 1024 ** 2,
@@ -35,13 +34,13 @@ def fuzz_course(tmp_path_factory):
     root = make_course_copy(str(tmp_path_factory.mktemp("fuzz") / "course"))
     with open(os.path.join(root, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
         fh.write("".join(f"\nc.Preflight.{k} = {v}" for k, v in LIMITS.items()) + "\n")
-    course.ensure_gradebook(root)
+    course.ensure_gradebook(ASSIGNMENT, root)
     good = os.path.join(root, "submitted", GOOD, ASSIGNMENT)
     os.makedirs(good)
     shutil.copy(os.path.join(root, "release", ASSIGNMENT, NOTEBOOK), good)
     with open(os.path.join(root, "gradebook.db"), "rb") as fh:
         assert fh.read(6) == b"SQLite"
-    run = batch._Run(root, force=True)
+    run = batch._Run(root, ASSIGNMENT, force=True)
     assert run.guarded("planning", GOOD, run.plan) is not None
     return root, run.planned[GOOD].key
 
@@ -165,11 +164,11 @@ def test_an_odd_submission_ends_planned_or_failed_and_leaves_the_others_alone(fu
                                                                               notebook_as, extra):
     root, good_key = fuzz_course
     name = os.fsdecode(build(root, student, notebook_kind, notebook_as, extra))
-    paths = batch.Paths(root)
+    paths = batch.Paths(root, ASSIGNMENT)
     try:
-        assert sorted(course.submitted_students(root), key=os.fsencode) == sorted([GOOD, name], key=os.fsencode)
-        run = batch._Run(root, force=True)
-        for who in course.submitted_students(root):
+        assert sorted(course.submitted_students(ASSIGNMENT, root), key=os.fsencode) == sorted([GOOD, name], key=os.fsencode)
+        run = batch._Run(root, ASSIGNMENT, force=True)
+        for who in course.submitted_students(ASSIGNMENT, root):
             run.guarded("planning", who, run.plan)
         assert run.planned[GOOD].key == good_key and GOOD not in run.outcomes
         assert (name in run.planned) != (name in run.outcomes)
@@ -177,7 +176,7 @@ def test_an_odd_submission_ends_planned_or_failed_and_leaves_the_others_alone(fu
             outcome = run.outcomes[name]
             assert outcome.status == "failed" and outcome.reasons and outcome.reasons[0]
             assert not outcome.reasons[0].startswith("grader error"), outcome.reasons
-            recorded = [o for o in batch.all_outcomes(root) if o.student == name]
+            recorded = [o for o in batch.all_outcomes(ASSIGNMENT, root) if o.student == name]
             assert [(o.status, o.reasons) for o in recorded] == [("failed", outcome.reasons)]
         else:
             staged = os.path.join(paths.staging, name, ASSIGNMENT, NOTEBOOK)

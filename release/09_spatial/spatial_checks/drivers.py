@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checking import CheckFailure, expect_shape
+from gradekit.checking import CheckFailure, expect_shape
 
 __all__ = ["describe_layer", "build", "load_params", "forward", "forward_backward", "param_grads"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checking import Registry, answer_array, expect, expect_close, expect_equal, expect_shape
+from gradekit.checking import Registry, answer_array, expect, expect_close, expect_equal, expect_shape
 from .drivers import build, forward, forward_backward, load_params, param_grads
 
 REGISTRY = Registry()

@@ -1,1 +1,1 @@
-../../../grader/public/__init__.py
+../../../assignments/09_spatial/spatial_checks/__init__.py

@@ -1,1 +1,1 @@
-../../../grader/public/drivers.py
+../../../assignments/09_spatial/spatial_checks/drivers.py

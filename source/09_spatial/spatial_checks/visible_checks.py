@@ -1,1 +1,1 @@
-../../../grader/public/visible_checks.py
+../../../assignments/09_spatial/spatial_checks/visible_checks.py

@@ -1,0 +1,1 @@
+"""Sample submissions of Losses: correct styles (``styles/``) and mutants."""

@@ -1,0 +1,1 @@
+"""Sample submissions of Spatial Operations: correct styles (``styles/``), mutants, attacks."""

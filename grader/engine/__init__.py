@@ -1,0 +1,1 @@
+"""The grading engine: nbgrader extension points, sandboxed execution, batches, gradebook records."""

@@ -1,0 +1,1 @@
+"""Harnesses that prove the engine and an assignment's checks: mutants, attacks, coverage, benchmark, scratch courses."""

@@ -1,0 +1,156 @@
+"""Command line: ``python -m grader <command>`` (see ``--help``).
+
+Commands about assignments take ``-a NAME`` (repeatable); without it they act on
+every assignment of the course (``grader.engine.assignment.names``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..engine import course
+from ..engine.assignment import AssignmentError, load_all
+
+
+def _assignment_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", "--assignment", action="append", metavar="NAME",
+                        help="only this assignment (repeatable; default: every assignment of the course)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader", description="course commands (nbgrader, trusted grading)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the course's assignments")
+    rel = sub.add_parser("release", help="nbgrader generate_assignment into release/<assignment>")
+    _assignment_option(rel)
+    g = sub.add_parser("grade", help="autograde every submission under submitted/")
+    _assignment_option(g)
+    g.add_argument("--workers", type=int, default=None, help="parallel executions (default: cores + 1)")
+    g.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) to run on a cluster")
+    g.add_argument("--student", action="append", help="grade only these students (repeatable)")
+    g.add_argument("--force", action="store_true", help="re-grade even unchanged submissions")
+    f = sub.add_parser("feedback", help="HTML feedback for every autograded submission")
+    _assignment_option(f)
+    e = sub.add_parser("export", help="grades CSV (every assignment)")
+    e.add_argument("--to", default=None)
+    t = sub.add_parser("table", help="print the per-student, per-cell score table")
+    _assignment_option(t)
+    r = sub.add_parser("report", help="instructor report (HTML + PNG plots) under reports/<assignment>, "
+                                      "with reports/index.html")
+    r.add_argument("--out", metavar="DIR", default=None, help="write the reports into DIR instead")
+    _assignment_option(r)
+    d = sub.add_parser("demo", help="release, sample submissions, grade, feedback, export, table")
+    d.add_argument("--workers", type=int, default=None)
+    _assignment_option(d)
+    lab = sub.add_parser("lab", help="JupyterLab with the nbgrader extensions on 127.0.0.1 (prints the URL with its token)")
+    lab.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    lab.add_argument("--root", default=None, help="course directory to serve (default: this repository)")
+    m = sub.add_parser("mutants", help="grade every mutant and correct alternative in a scratch course; kill table")
+    m.add_argument("--workers", type=int, default=None,
+                   help="parallel executions (default: cores + 1; with --in-process, one per core)")
+    m.add_argument("--only", action="append", metavar="MUTANT", help="grade only these mutants (repeatable)")
+    m.add_argument("--style", action="append", metavar="STYLE", help="grade only these alternatives (repeatable)")
+    m.add_argument("--keep", metavar="DIR", default=None, help="build the scratch course in DIR and keep it")
+    m.add_argument("--in-process", action="store_true",
+                   help="no notebooks or kernels: run the checks on each sample in this process (seconds)")
+    _assignment_option(m)
+    a = sub.add_parser("attacks", help="grade every hostile and broken submission next to good ones; verdict table")
+    a.add_argument("--workers", type=int, default=None, help="parallel executions (default: cores + 1)")
+    a.add_argument("--only", action="append", metavar="ATTACK", help="grade only these attacks (repeatable)")
+    a.add_argument("--keep", metavar="DIR", default=None, help="build the scratch course in DIR and keep it")
+    _assignment_option(a)
+    cov = sub.add_parser("coverage", help="which cells of the hidden checks' coverage model each check hits; "
+                                          "gaps fail")
+    _assignment_option(cov)
+    b = sub.add_parser("bench", help="stock nbgrader vs our grading: throughput, bounds, isolation overhead "
+                                     "(one assignment that declares samples/bench.py; default: the first)")
+    _assignment_option(b)
+    b.add_argument("--n", type=int, default=12, help="synthetic submissions (default: 12)")
+    b.add_argument("--workers", type=int, default=None, help="workers of the all-cores run (default: cores + 1)")
+    b.add_argument("--keep", metavar="DIR", default=None, help="build the scratch courses in DIR and keep them")
+    b.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time one correct submission: stock vs sandbox none vs bwrap (default: on)")
+    b.add_argument("--repeats", type=int, default=3, help="repeats of each isolation measurement (default: 3)")
+    b.add_argument("--scale", action="store_true", help="ours only, cheap mix, estimate first, lost-row check")
+    b.add_argument("--mix", choices=["default", "cheap"], default=None, help="submission mix")
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except AssignmentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    root = course.ROOT
+    chosen = getattr(args, "assignment", None)
+    if args.command == "list":
+        for assignment in load_all(root):
+            print(f"{assignment.name}\t{assignment.title}")
+    elif args.command == "release":
+        for assignment in load_all(root, chosen):
+            print(course.release(assignment.name, root))
+    elif args.command == "grade":
+        from ..engine import batch
+        for assignment in load_all(root, chosen):
+            print(f"== {assignment.name}")
+            batch.grade_batch(assignment.name, root, workers=args.workers, scheduler=args.scheduler,
+                              students=args.student, force=args.force)
+    elif args.command == "feedback":
+        failed = False
+        for assignment in load_all(root, chosen):
+            try:
+                print(course.feedback(assignment.name, root))
+            except course.FeedbackFailed as exc:  # every other student has their feedback
+                print(f"error: {assignment.name}: {exc}", file=sys.stderr)
+                failed = True
+        return 1 if failed else 0
+    elif args.command == "export":
+        print(course.export(root, path=args.to))
+    elif args.command == "table":
+        from .demo import score_table
+        for assignment in load_all(root, chosen):
+            print(f"{assignment.name}: {assignment.title}")
+            print(score_table(assignment.name, root))
+    elif args.command == "report":
+        import os
+
+        from .report import NothingGraded, build_index, build_report
+        out = args.out or os.path.join(root, "reports")
+        reports: dict[str, str | None] = {}
+        for assignment in load_all(root, chosen):
+            try:
+                reports[assignment.name] = build_report(assignment.name, root,
+                                                        out_dir=os.path.join(out, assignment.name))
+                print(reports[assignment.name])
+            except NothingGraded as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                reports[assignment.name] = None
+        if not any(reports.values()):
+            return 1
+        print(build_index(reports, out))
+    elif args.command == "demo":
+        from .demo import run_demo
+        run_demo(root, workers=args.workers, only=chosen)
+    elif args.command == "lab":
+        from . import lab
+        return lab.main(root=args.root or root, port=args.port)
+    elif args.command == "mutants":
+        from ..harness.mutation import main as mutants_main
+        return mutants_main(load_all(root, chosen), workers=args.workers, only=args.only, styles=args.style,
+                            keep=args.keep, in_process=args.in_process)
+    elif args.command == "attacks":
+        from ..harness.attack_suite import main as attacks_main
+        return attacks_main(load_all(root, chosen), workers=args.workers, only=args.only, keep=args.keep)
+    elif args.command == "coverage":
+        from ..harness.coverage import main as coverage_main
+        return coverage_main(load_all(root, chosen))
+    elif args.command == "bench":
+        from ..harness.bench_grading import main as bench_main
+        declared = [a for a in load_all(root, chosen) if a.has("samples.bench")]
+        if not declared:
+            print("error: no chosen assignment declares samples/bench.py", file=sys.stderr)
+            return 2
+        return bench_main(declared[0], n=args.n, workers=args.workers, keep=args.keep, isolation=args.isolation,
+                          repeats=args.repeats, scale=args.scale, mix=args.mix)
+    return 0

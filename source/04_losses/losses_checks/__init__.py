@@ -1,0 +1,1 @@
+../../../assignments/04_losses/losses_checks/__init__.py

@@ -1,0 +1,1 @@
+../../../assignments/04_losses/foundation/__init__.py

@@ -1,0 +1,1 @@
+../../../tinytorch_ref/core/tensor.py

@@ -1,0 +1,1 @@
+../../../gradekit/__init__.py

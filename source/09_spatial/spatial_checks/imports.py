@@ -1,1 +1,0 @@
-../../../grader/public/imports.py
