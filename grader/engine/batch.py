@@ -457,7 +457,7 @@ class _Run:
         self.config = config
         self.coursedir = CourseDirectory(config=config)
         self.db_url = self.coursedir.db_url
-        self.policy = jobs.policy_values(SandboxPolicy(config=config))
+        self.policy = jobs.policy_values(SandboxPolicy(config=config), assignment)
         self.policy_key = json.dumps(self.policy, sort_keys=True)
         # how verdicts become points is applied when recording (not cached), so it is part of the state's key
         self.scoring_key = json.dumps({"partial_credit": TrustedExecute(config=config).partial_credit})

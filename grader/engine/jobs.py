@@ -105,8 +105,13 @@ class ExecutionResult:
     record_json: str
 
 
-def policy_values(policy) -> dict:
-    return {name: getattr(policy, name) for name in policy.trait_names() if policy.trait_metadata(name, "config")}
+def policy_values(policy, assignment: str | None = None) -> dict:
+    """The sandbox policy's configured values; with ``assignment``, its library list only (the other
+    assignments' lists do not decide this one's verdicts, so they stay out of its cache keys)."""
+    values = {name: getattr(policy, name) for name in policy.trait_names() if policy.trait_metadata(name, "config")}
+    if assignment is not None and "forbidden_modules" in values:
+        values["forbidden_modules"] = {k: v for k, v in values["forbidden_modules"].items() if k == assignment}
+    return values
 
 
 def execute_job(job: ExecutionJob) -> ExecutionResult:

@@ -52,8 +52,9 @@ def test_the_course_config_sets_it_and_it_reaches_every_execution_job():
     config = course.load_config(REPO)
     policy = SandboxPolicy(config=config)   # a SandboxPolicy is a LibraryPolicy: c.LibraryPolicy.* configures it
     assert policy.forbidden_for("09_spatial") == FORBIDDEN and policy.action == "block"
-    values = jobs.policy_values(policy)   # what a job carries and what the cache key covers
+    values = jobs.policy_values(policy, "09_spatial")   # what a job carries and what the cache key covers
     assert values["forbidden_modules"] == {"09_spatial": list(FORBIDDEN)} and values["action"] == "block"
+    assert jobs.policy_values(policy)["forbidden_modules"]["04_losses"][0] == "scipy.special"
 
 
 def test_flag_mode_and_per_assignment_lists_are_read_from_the_config():

@@ -430,8 +430,8 @@ class TrustedExecute(Execute):
                     cell.outputs = report_outputs(by_cell[name], cell_points(cell), self.partial_credit)
 
     # ------------------------------------------------------------- entry points
-    def policy_key(self) -> str:
-        return json.dumps(policy_values(self.policy), sort_keys=True)
+    def policy_key(self, assignment: str) -> str:
+        return json.dumps(policy_values(self.policy, assignment), sort_keys=True)
 
     def assignment(self, resources: dict) -> Assignment:
         """The assignment being graded (named in nbgrader's resources), from the course's content."""
@@ -440,7 +440,7 @@ class TrustedExecute(Execute):
         return load_assignment(root, name)
 
     def execution_key(self, nb, files: dict, assignment: Assignment) -> str:
-        return fingerprint(nb, files, self.policy_key(), grader_version(*assignment.verdict_dirs()))
+        return fingerprint(nb, files, self.policy_key(assignment.name), grader_version(*assignment.verdict_dirs()))
 
     def run_notebook(self, nb, files: dict, resources: dict):
         """Execute ``nb`` in a fresh sandbox whose working directory holds ``files``."""
