@@ -11,8 +11,11 @@ TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
 UV_PIN := uv==0.13.9
 WORKERS ?=
 STUDENTS ?=
+# A=name: only that assignment (default: every assignment of the course, found under source/)
+A ?=
+ONLY = $(if $(A),-a $(A),)
 
-.PHONY: help setup sysdeps sysdeps-sandbox apt-install demo test test-fast test-numpy-min coverage release grade feedback export report lab train bench mutants attacks bench-grading clean
+.PHONY: help setup sysdeps sysdeps-sandbox apt-install demo test test-fast test-long test-numpy-min lint coverage release grade feedback export report lab new train bench mutants attacks bench-grading clean
 
 help:
 	@sed -n 's/^## //p' Makefile
@@ -45,14 +48,23 @@ apt-install:
 	  else echo "missing Debian packages:$$missing (as root: apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-## demo        set up, release, build sample submissions, grade, feedback, export, print the score table
+## demo        set up; for every assignment: release, sample submissions, grade, feedback; export; score tables
 demo: setup sysdeps-sandbox
-	$(PY) -m grader demo
+	$(PY) -m grader demo $(ONLY)
 
-## test        set up and run the whole test suite (and the answer-handling tests under the lowest numpy)
-test: setup sysdeps test-numpy-min
+## test        set up; lint; the answer-handling tests under the lowest numpy; coverage; the test suite
+##             (everything but the `long` tests: see test-long)
+test: setup sysdeps lint test-numpy-min
 	$(PY) -m grader coverage
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not long" --durations=20
+
+## test-long   the long runs outside `make test`: the full training run and its accuracy bar
+test-long: setup
+	$(PY) -m pytest -q -m long
+
+## lint        ruff (configuration in pyproject.toml)
+lint: setup
+	$(VENV)/bin/ruff check .
 
 # The grader's handling of untrusted answers (wire protocol, answer validation) must give the same verdicts
 # under every numpy that pyproject.toml allows; these tests import only numpy and pytest, so a small second
@@ -72,27 +84,27 @@ test-numpy-min: $(NUMPY_MIN_VENV)/.installed
 	@$(NUMPY_MIN_VENV)/bin/python -c "import numpy; assert numpy.__version__ == '1.26.4', numpy.__version__; print('ran under numpy', numpy.__version__)"
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow and not browser"
+	$(PY) -m pytest -q -m "not slow and not browser and not long"
 
-## release     nbgrader generate_assignment into release/09_spatial/
+## release     nbgrader generate_assignment into release/<assignment>/ (A=name: one assignment)
 release: setup
-	$(PY) -m grader release
+	$(PY) -m grader release $(ONLY)
 
-## grade       autograde every notebook under submitted/<student>/09_spatial/ (WORKERS=n, default: cores + 1)
+## grade       autograde every notebook under submitted/<student>/<assignment>/ (A=name; WORKERS=n, default: cores + 1)
 grade: setup sysdeps-sandbox
-	$(PY) -m grader grade $(if $(WORKERS),--workers $(WORKERS),)
+	$(PY) -m grader grade $(ONLY) $(if $(WORKERS),--workers $(WORKERS),)
 
-## feedback    HTML feedback for every autograded submission
+## feedback    HTML feedback for every autograded submission (A=name)
 feedback: setup
-	$(PY) -m grader feedback
+	$(PY) -m grader feedback $(ONLY)
 
 ## export      grades.csv from the gradebook
 export: setup
 	$(PY) -m grader export
 
-## report      instructor report (HTML + PNG plots) under reports/
+## report      instructor reports (HTML + PNG plots) under reports/<assignment>/, with reports/index.html (A=name)
 report: setup
-	$(PY) -m grader report
+	$(PY) -m grader report $(ONLY)
 
 ## lab         JupyterLab with the nbgrader extensions on 127.0.0.1 (prints the URL with its token)
 lab: setup
@@ -106,21 +118,25 @@ train: setup
 bench: setup
 	$(PY) -m tinytorch_ref.bench
 
-## coverage    the hidden checks' coverage model as a table: every argument value and window regime, and the checks that hit it
+## coverage    the hidden checks' coverage models as tables: every argument value and regime, and the checks that hit it (A=name)
 coverage: setup
-	$(PY) -m grader coverage
+	$(PY) -m grader coverage $(ONLY)
 
-## mutants     grade every mutant and alternative solution; print the kill table
+## mutants     grade every mutant and alternative solution; print the kill table (A=name)
 mutants: setup sysdeps-sandbox
-	$(PY) -m grader mutants
+	$(PY) -m grader mutants $(ONLY)
 
-## attacks     grade every tampering, runaway and malformed submission next to good ones; verdict table
+## attacks     grade every tampering, runaway and malformed submission next to good ones; verdict table (A=name)
 attacks: setup sysdeps-sandbox
-	$(PY) -m grader attacks
+	$(PY) -m grader attacks $(ONLY)
+
+## new         a new assignment from the template: make new A=10_attention TITLE="Attention"
+new: setup
+	$(PY) -m grader new $(A) --title "$(TITLE)"
 
 ## bench-grading  stock nbgrader vs trusted parallel grading throughput
 bench-grading: setup sysdeps
-	$(PY) -m grader bench
+	$(PY) -m grader bench $(ONLY)
 
 clean:
 	rm -rf submitted autograded feedback gradebook.db grades.csv reports .grading artifacts

@@ -6,10 +6,24 @@ verdict in the trusted grading process (grader.engine.nbgrader_ext.execute).
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
-                                    ClearSolutions, ComputeChecksums, DeduplicateIds, GetGrades, IgnorePattern,
-                                    IncludeHeaderFooter, LimitOutput, LockCells, OverwriteCells,
-                                    OverwriteKernelspec, SaveAutoGrades, SaveCells)
+from nbgrader.preprocessors import (
+                                    AssignLatePenalties,
+                                    CheckCellMetadata,
+                                    ClearHiddenTests,
+                                    ClearOutput,
+                                    ClearSolutions,
+                                    ComputeChecksums,
+                                    DeduplicateIds,
+                                    GetGrades,
+                                    IgnorePattern,
+                                    IncludeHeaderFooter,
+                                    LimitOutput,
+                                    LockCells,
+                                    OverwriteCells,
+                                    OverwriteKernelspec,
+                                    SaveAutoGrades,
+                                    SaveCells,
+)
 
 from grader.engine.nbgrader_ext.execute import TrustedExecute
 from grader.engine.nbgrader_ext.sanitize import ForgetUnknownCells
@@ -50,13 +64,16 @@ c.TrustedExecute.cache_dir = os.path.join(ROOT, ".grading", "cache")
 
 # Modules students may not use, per assignment: student code importing one gets a ModuleNotFoundError
 # that names it ("block"; "flag" lets the import work), and every use is a forbidden_library incident
-# in the grading record and the instructor report (grader/library_policy.py). Library code keeps
+# in the grading record and the instructor report (grader/engine/library_policy.py). Library code keeps
 # importing what it needs (matplotlib imports PIL).
 c.LibraryPolicy.forbidden_modules = {
     "04_losses": ["scipy.special", "sklearn", "torch", "tensorflow", "jax"],
     "09_spatial": ["scipy.signal", "scipy.ndimage", "sklearn", "torch", "tensorflow", "jax", "cv2", "PIL"],
 }
 c.LibraryPolicy.action = "block"
+
+# The reference implementation and the test oracle are installed for the grader; student code never sees them.
+c.SandboxPolicy.hidden_packages = ["grader", "gradekit", "assignments", "tinytorch_ref", "torch"]
 
 # Feedback never shows hidden-test source.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]

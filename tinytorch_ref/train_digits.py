@@ -265,7 +265,8 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - wall_start
     note = f" (budget of {args.budget_seconds:g} s used up)" if result["stopped_early"] else ""
     print(f"held-out accuracy: {result['accuracy']:.4f} "
-          f"({round(result['accuracy'] * result['held_out'])}/{result['held_out']} digits) after {result['epochs']} epochs{note}")
+          f"({round(result['accuracy'] * result['held_out'])}/{result['held_out']} digits) "
+          f"after {result['epochs']} epochs{note}")
     print(f"wall time: {result['seconds']:.1f} s training + evaluation, {wall:.1f} s with data loading and plots")
     print(f"parameters: {result['parameters']:,}")
     for name, path in result["paths"].items():

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradekit.checking import Registry, answer_array, expect_close
 from tinytorch_ref.core import losses as ref
 from tinytorch_ref.core.tensor import Tensor as RefTensor
 
-from gradekit.checking import Registry, answer_array, expect_close
 from .losses_checks.drivers import describe, describe_array, loss_forward, loss_forward_backward, normalise
 
 REGISTRY = Registry()

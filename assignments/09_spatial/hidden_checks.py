@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradekit.checking import Registry, answer_array, expect, expect_close, expect_equal, expect_shape
 from tinytorch_ref.spatial import fast as ref
 from tinytorch_ref.spatial.shapes import conv_output_size as ref_output_size
 from tinytorch_ref.spatial.shapes import receptive_field as ref_receptive_field
 
-from gradekit.checking import Registry, answer_array, expect, expect_close, expect_equal, expect_shape
 from .spatial_checks.drivers import build, describe_layer, forward, forward_backward, load_params, param_grads
 
 REGISTRY = Registry()
@@ -223,7 +223,8 @@ def conv_shift(s):
                                "Conv2d(2, 2, (3, 2)) output for the shifted input")
     close(out_shifted[:, :, 1:, 2:], out[:, :, :-1, :-2],
           "Conv2d(2, 2, (3, 2)): output for the input shifted down 1 and right 2, compared with the "
-          "shifted original output (interior)", hint="Check the row/column indices of your windows (H is axis 2, W is axis 3).")
+          "shifted original output (interior)",
+          hint="Check the row/column indices of your windows (H is axis 2, W is axis 3).")
     expect_weights_matter(s, conv, x, w, None, out, "Conv2d(2, 2, (3, 2), bias=False)")
 
 
@@ -249,7 +250,7 @@ def conv_backward_grid(s):
     for case in CONV_CASES:
         conv, x, w, b, st, p, what = conv_case(s, case, "conv_backward")
         rng = rng_for(f"upstream:{case}")
-        out, dx, g = forward_backward(s, conv, x, lambda shape: rng.normal(size=shape), what)
+        out, dx, g = forward_backward(s, conv, x, lambda shape, rng=rng: rng.normal(size=shape), what)
         expected, cache = ref.conv2d_forward(x, w, b, st, p)
         expect_shape(out, expected.shape, f"{what}: output")
         rdx, rdw, rdb = ref.conv2d_backward(g, cache)
@@ -318,7 +319,7 @@ def maxpool_backward_grid(s):
         rng = rng_for(f"maxpool_bwd:{i}")
         x = rng.normal(size=shape)
         pool, what, kk, ss, pp = pool_layer(s, "MaxPool2d", shape, k, st, p)
-        out, dx, g = forward_backward(s, pool, x, lambda sh: rng.normal(size=sh), what)
+        out, dx, g = forward_backward(s, pool, x, lambda sh, rng=rng: rng.normal(size=sh), what)
         expected, cache = ref.maxpool2d_forward(x, kk, ss, pp)
         expect_shape(out, expected.shape, f"{what}: output")
         close(dx, ref.maxpool2d_backward(g, cache), f"{what}: input gradient",
@@ -378,7 +379,7 @@ def avgpool_backward_grid(s):
         rng = rng_for(f"avgpool_bwd:{i}")
         x = rng.normal(size=shape)
         pool, what, kk, ss, pp = pool_layer(s, "AvgPool2d", shape, k, st, p)
-        out, dx, g = forward_backward(s, pool, x, lambda sh: rng.normal(size=sh), what)
+        out, dx, g = forward_backward(s, pool, x, lambda sh, rng=rng: rng.normal(size=sh), what)
         expected, cache = ref.avgpool2d_forward(x, kk, ss, pp)
         expect_shape(out, expected.shape, f"{what}: output")
         close(dx, ref.avgpool2d_backward(g, cache), f"{what}: input gradient",
@@ -392,7 +393,7 @@ def flatten_grid(s):
         rng = rng_for(f"flatten:{shape}")
         x = rng.normal(size=shape)
         flat = build(s, "Flatten")
-        out, dx, g = forward_backward(s, flat, x, lambda sh: rng.normal(size=sh), f"Flatten() on {shape}")
+        out, dx, g = forward_backward(s, flat, x, lambda sh, rng=rng: rng.normal(size=sh), f"Flatten() on {shape}")
         close(out, x.reshape(shape[0], -1), f"Flatten() output on input {shape}",
               hint="Keep axis 0 (batch) and flatten (C, H, W) in C order, like x.reshape(N, -1).")
         close(dx, g.reshape(shape), f"Flatten() input gradient on input {shape}",
@@ -407,7 +408,7 @@ def flatten_start_dim(s):
         x = rng.normal(size=shape)
         what = f"Flatten(start_dim={start_dim}) on input {shape}"
         flat = build(s, "Flatten", start_dim=start_dim)
-        out, dx, g = forward_backward(s, flat, x, lambda sh: rng.normal(size=sh), what)
+        out, dx, g = forward_backward(s, flat, x, lambda sh, rng=rng: rng.normal(size=sh), what)
         close(out, x.reshape(shape[:start_dim] + (-1,)), f"{what}: output",
               hint="Keep the axes before start_dim and flatten the rest in C order.")
         close(dx, g.reshape(shape), f"{what}: input gradient",

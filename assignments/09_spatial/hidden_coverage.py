@@ -14,7 +14,7 @@ regimes of the window arithmetic ``out = (size + 2P - K) // S + 1``:
 
 and for the whole call: batch 1, one channel, one filter, a non-square input, and an
 asymmetric kernel, stride and padding each on its own.  ``python -m grader coverage`` checks
-the hidden checks against it (grader/coverage.py).
+the hidden checks against it (grader/harness/coverage.py).
 """
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ def model() -> list[Cell]:
     cells += [Cell("Flatten", f"arg {p}", v, hit, params) for p, v, hit, params in [
         arg("start_dim", "default (1)", None), arg("start_dim", "1 given", lambda v: v == 1),
         arg("start_dim", "0", lambda v: v == 0), arg("start_dim", "2", lambda v: v == 2)]]
-    cells += [Cell("Flatten", "forward", "start_dim not 1", lambda c: c.kind == "forward" and c.values["start_dim"] != 1),
+    cells += [Cell("Flatten", "forward", "start_dim not 1",
+                   lambda c: c.kind == "forward" and c.values["start_dim"] != 1),
               Cell("Flatten", "backward", "start_dim not 1",
                    lambda c: c.kind == "backward" and c.values["start_dim"] != 1),
               Cell("Flatten", "backward outputs", "dx", lambda c: c.kind == "grad" and c.what == "input")]

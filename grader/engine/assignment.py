@@ -26,8 +26,8 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Mapping
 
 CONTENT_DIR = "assignments"
 KERNEL_PACKAGE = "gradekit"  # the engine's in-kernel half: ships with every release
@@ -45,9 +45,9 @@ class Assignment:
     ``checks_package``: the folder next to the notebook that test cells import ``run`` from.
     ``ships``: release folder -> where its files come from, relative to the course (the folder
     that holds ``assignments/``): a folder (all its ``*.py`` files ship) or a tuple of files.
-    It carries the foundation the notebook builds on: ``{"tinytorch": "tinytorch_ref/core"}``,
-    or only part of it when the rest is what students write.  The checks package and
-    ``gradekit`` always ship and need no entry.
+    It carries the foundation the notebook builds on (``{"mylib": "reference/core"}``), or only
+    part of it when the rest is what students write (``{"mylib": ("reference/core/tensor.py",)}``).
+    The checks package and ``gradekit`` always ship and need no entry.
     ``depends``: folders of the course (relative like ``ships``) whose code decides verdicts
     besides the content package, such as the reference implementation the hidden checks
     compare against; a change to them re-executes cached gradings.

@@ -3,7 +3,7 @@
 The instructor lists, per assignment, modules students may not use, and what happens when they do
 (``nbgrader_config.py``)::
 
-    c.LibraryPolicy.forbidden_modules = {"09_spatial": ["scipy.signal", "scipy.ndimage", "sklearn", ...]}
+    c.LibraryPolicy.forbidden_modules = {"<assignment>": ["scipy.signal", "sklearn", ...]}
     c.LibraryPolicy.action = "block"    # or "flag"
 
 A module inside a forbidden one is forbidden too (``scipy.signal.windows``); its parent is not
@@ -15,7 +15,7 @@ A module inside a forbidden one is forbidden too (``scipy.signal.windows``); its
    constant name (string concatenation included), ``scipy.signal.…`` attribute chains on an
    imported package, ``sys.modules["…"]``, constant strings given to ``exec`` / ``eval`` (scanned
    as code), and any other string that is exactly a forbidden module's name.
-2. The import guard (``grader/public/imports.py``; in the kernel, installed before any student
+2. The import guard (``gradekit/imports.py``; in the kernel, installed before any student
    code): student code asking for a forbidden module gets a ModuleNotFoundError that names it
    (block) or is let through (flag); library code importing what it needs (matplotlib importing
    PIL) is never stopped.  The grader reads the guard's attempts through the agent around every
@@ -195,7 +195,8 @@ def _constant_text(node) -> str | None:
         parts = []
         for value in node.values:
             text = _constant_text(value.value if isinstance(value, ast.FormattedValue) else value)
-            if text is None or (isinstance(value, ast.FormattedValue) and (value.format_spec or value.conversion != -1)):
+            if text is None or (isinstance(value, ast.FormattedValue)
+                                and (value.format_spec or value.conversion != -1)):
                 return None
             parts.append(text)
         return "".join(parts)

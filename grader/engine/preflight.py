@@ -13,7 +13,7 @@ submission with a reason, before anything of it is read.  The walk is bounded
 ``submitted/`` itself is never changed:
 
 * the expected ``<assignment>.ipynb`` is used when present; otherwise a single
-  other notebook (a renamed file, "09_spatial (1).ipynb") is graded in its place;
+  other notebook (a renamed file, "hw1 (1).ipynb") is graded in its place;
 * a notebook must be UTF-8 JSON that nbformat can read (old nbformat versions
   are converted), inside the bounds of :class:`Preflight` (cells, source, outputs,
   attachments, metadata, nesting); empty, binary, oversized, invalid or

@@ -82,7 +82,7 @@ class GradingRecord:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "GradingRecord":
+    def from_json(cls, text: str) -> GradingRecord:
         data = json.loads(text)
         data["incidents"] = [Incident(**i) for i in data.get("incidents", [])]
         data["checks"] = [CheckOutcome(**c) for c in data.get("checks", [])]

@@ -14,7 +14,6 @@ the protocol's limits (public/protocol.py) is refused with
 """
 from __future__ import annotations
 
-import socket
 import time
 
 import numpy as np
@@ -85,7 +84,7 @@ class RemoteStudent:
                 self.sock = self.connect()
             protocol.send(self.sock, payload, arrays, deadline=deadline)
             response, arrays_in = protocol.receive(self.sock, deadline=deadline)
-        except socket.timeout:  # TimeoutError: the deadline passed, however the bytes trickled
+        except TimeoutError:  # TimeoutError: the deadline passed, however the bytes trickled
             self.close()
             raise CallTimedOut(f"{op} did not finish within {self.timeout:g} s") from None
         except (EOFError, OSError) as exc:

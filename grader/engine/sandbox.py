@@ -81,8 +81,9 @@ class SandboxPolicy(LibraryPolicy):
     first_uid = Integer(61000, help="Sandbox uids are first_uid + slot").tag(config=True)
     slots = Integer(64, help="How many sandboxes may run at once on this machine").tag(config=True)
     slot_dir = Unicode("/tmp/grader-sandbox-slots", help="Lock files that hand out uid slots").tag(config=True)
-    hidden_packages = List(["torch", "tinytorch_ref", "grader", "gradekit", "assignments"],
-                           help="Installed packages made invisible inside the sandbox").tag(config=True)
+    hidden_packages = List(["grader", "gradekit", "assignments"],
+                           help="Installed packages made invisible inside the sandbox (the grader's own by "
+                                "default; a course adds its reference and oracle packages)").tag(config=True)
     seccomp = Bool(True, help="Load grader.engine.seccomp's filter into the kernel (bwrap mode): keyring, namespace, "
                               "mount, ptrace and other system calls fail with EPERM").tag(config=True)
 
@@ -111,7 +112,7 @@ def _site_packages() -> str:
 def _install_paths() -> list[str]:
     """Files in site-packages that name where editable installs live (the course's directory).
 
-    They serve only the editable packages (``grader``, ``tinytorch_ref``), which are not mounted
+    They serve only the course's editable packages (``grader``, ``assignments``, ...), which are not mounted
     in the sandbox; an empty file is bound over each.
     """
     site = _site_packages()
@@ -214,12 +215,12 @@ class Sandbox:
         self.uid = self.slot.uid if self.slot else os.getuid()
         if self.slot:
             for path in (self.work, self.io):
-                for dirpath, dirnames, filenames in os.walk(path):
+                for dirpath, _, filenames in os.walk(path):
                     os.chown(dirpath, self.uid, self.uid)
                     for name in filenames:
                         os.chown(os.path.join(dirpath, name), self.uid, self.uid)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -277,7 +278,7 @@ class Sandbox:
                     continue
         return count
 
-    def kernel_manager(self, **kwargs) -> "SandboxedKernelManager":
+    def kernel_manager(self, **kwargs) -> SandboxedKernelManager:
         km = SandboxedKernelManager(
             transport="ipc", ip=os.path.join(self.io, "kernel"),
             connection_file=os.path.join(self.io, "kernel.json"), **kwargs)
@@ -302,7 +303,8 @@ class Sandbox:
         return path
 
     def _seccomp_fd(self) -> int:
-        """A descriptor holding the compiled seccomp filter, for bwrap's ``--seccomp``; closed by :meth:`release_fds`."""
+        """A descriptor holding the compiled seccomp filter, for bwrap's ``--seccomp``; closed by
+        :meth:`release_fds`."""
         fd = os.memfd_create("grader-seccomp")  # close-on-exec: only a command given it in pass_fds inherits it
         self.inherit_fds.append(fd)
         os.write(fd, seccomp_filter.program())

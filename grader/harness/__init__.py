@@ -1,1 +1,2 @@
-"""Harnesses that prove the engine and an assignment's checks: mutants, attacks, coverage, benchmark, scratch courses."""
+"""Harnesses that prove the engine and an assignment's checks: mutants, attacks, coverage, benchmark,
+scratch courses."""

@@ -211,7 +211,8 @@ def _check(attack, outcome, total: float, lost: tuple[str, ...], blank_total: fl
 def _write_good(assignment: Assignment, good: dict, release_nb, source_nb, release_dir: str) -> None:
     for student, (name, kind) in good.items():
         if kind == "style":
-            nb = sample_cells.build_notebook(release_nb, sample_cells.read_style(assignment.styles_dir, name, source_nb))
+            nb = sample_cells.build_notebook(release_nb,
+                                             sample_cells.read_style(assignment.styles_dir, name, source_nb))
         elif kind == "mutant":
             nb = sample_cells.build_notebook(release_nb, catalog(assignment)[name].cells(source_nb))
         else:
@@ -310,7 +311,7 @@ def run_suite(assignment: Assignment, names: list[str] | None = None, workers: i
                     f"the canary file changed: owner {st.st_uid}:{st.st_gid}, content unchanged: {unchanged}")
         if "pickle_agent" in names and os.path.exists(targets.pwned):
             results[student_of["pickle_agent"]].problems.append("the pickled object ran code in the grader")
-        summary = next((l for l in reversed(lines) if " graded (" in l), "")
+        summary = next((line for line in reversed(lines) if " graded (" in line), "")
         return SuiteReport(scratch, results, blank_total, max_total, time.monotonic() - started, summary, probes)
     finally:
         listener.close()

@@ -20,7 +20,7 @@ an estimate, and checks that no submission is lost: each has a gradebook submiss
 autograded grade rows, or a failure record with a reason.
 
 Submissions are synthetic and all different: correct solutions in several styles, buggy variants
-(``grader.samples.mutants``), runaway cells (``grader.samples.attacks``), blank releases and broken
+(``the assignment's samples/mutants.py``), runaway cells (``its samples/attacks.py``), blank releases and broken
 files, each with its student id in a comment of its first solution cell (so the content-addressed
 cache cannot merge two of them).  The runaway cells are ones stock nbgrader also survives (its cell
 timeout interrupts them); memory and fork bombs are left out, stock nbgrader has no limit for them.
@@ -88,7 +88,7 @@ class Limits:
     submission_timeout: int = 90
 
     @classmethod
-    def default(cls) -> "Limits":
+    def default(cls) -> Limits:
         return cls(cell_timeout=int(stock_execute_settings()["timeout"]))
 
     def config_lines(self) -> str:
@@ -270,7 +270,7 @@ class TreeCPU:
         while not self._stop.wait(self.interval):
             self._record()
 
-    def __enter__(self) -> "TreeCPU":
+    def __enter__(self) -> TreeCPU:
         self._base = self._sample()
         self._seen = dict(self._base)
         self._thread.start()
@@ -628,7 +628,8 @@ def run_benchmark(assignment: Assignment, n: int = 12, workers: int | None = Non
             if workers < default or kinds != mixes["cheap"]:
                 log(f"   (over {SCALE_WARN_MINUTES} min: --workers {default} and --mix cheap would be faster)")
             else:
-                log(f"   (over {SCALE_WARN_MINUTES} min already on all cores with the cheap mix; the measured time follows)")
+                log(f"   (over {SCALE_WARN_MINUTES} min already on all cores with the cheap mix; "
+                    "the measured time follows)")
 
     try:
         for variant in variants:
@@ -690,7 +691,8 @@ def _report_runs(result: BenchResult, maxima: dict[str, float], mutants: dict, w
             result.cpu_ratios[key] = (run.cpu / n) / (stock.cpu / n) if stock.cpu else float("nan")
             result.agreement[key] = [s for s in run.students if not _same_result(run, stock, s)]
             log(f"   {run.name} vs stock nbgrader: throughput {result.ratios[key]:.2f}x, CPU per submission "
-                f"{result.cpu_ratios[key]:.2f}x; same result as stock (points, or failed) for {n - len(result.agreement[key])}/{n}")
+                f"{result.cpu_ratios[key]:.2f}x; same result as stock (points, or failed) for "
+                f"{n - len(result.agreement[key])}/{n}")
         if key != "stock":
             bound = math.ceil(n / run.workers) * result.limits.submission_timeout
             result.bounds[key] = (bound, run.wall)
@@ -749,7 +751,7 @@ def main(assignment: Assignment, n: int = 12, workers: int | None = None, keep: 
     if reason:
         print(f"cannot benchmark our grading here: {reason}", file=sys.stderr)
         return 2
-    result = run_benchmark(assignment, n=n, workers=workers, keep=keep, isolation=isolation and not scale, repeats=repeats,
-                           mix=mix or ("cheap" if scale else "default"), scale=scale,
+    result = run_benchmark(assignment, n=n, workers=workers, keep=keep, isolation=isolation and not scale,
+                           repeats=repeats, mix=mix or ("cheap" if scale else "default"), scale=scale,
                            log=lambda line: print(line, flush=True))
     return 0 if result.ok else 1

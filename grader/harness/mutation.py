@@ -31,11 +31,13 @@ import dataclasses
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 import nbformat
 from nbgrader import utils
+
+from gradekit.checking import CheckResult
+from gradekit.student import LocalStudent
 
 from ..engine import course
 from ..engine.assignment import Assignment
@@ -44,8 +46,6 @@ from ..engine.nbgrader_ext.execute import HIDDEN_MARK, check_calls
 from . import samples as sample_cells
 from .samples import Mutant
 from .scratch import scratch_course
-from gradekit.checking import CheckResult
-from gradekit.student import LocalStudent
 
 TIMING_ATTEMPTS = 3        # the timed submission is re-executed (at most this often) while it is over the bar
 SETUP_CELLS = ("setup",)   # locked code cells the checks need (default; an assignment may name its own)
@@ -321,7 +321,8 @@ def run_in_process(assignment: Assignment, mutants: list[str] | None = None, sty
                                     o.visible_lost))
         else:
             alternatives.append(AlternativeResult(o.name, float(len(graded) - len(o.lost)), float(len(graded)),
-                                                  o.lost, "graded" if not o.errors else "cell error: " + ", ".join(o.errors),
+                                                  o.lost,
+                                                  "graded" if not o.errors else "cell error: " + ", ".join(o.errors),
                                                   o.seconds))
     return verdicts, alternatives, failures
 

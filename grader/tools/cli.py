@@ -21,6 +21,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description="course commands (nbgrader, trusted grading)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the course's assignments")
+    new = sub.add_parser("new", help="a new assignment from the template: source/<name>/ and assignments/<name>/")
+    new.add_argument("name", help="the nbgrader assignment id, e.g. 10_attention")
+    new.add_argument("--title", required=True, help="what the assignment is called")
+    new.add_argument("--checks", default=None, help="the checks package's name (default: <name>_checks)")
     rel = sub.add_parser("release", help="nbgrader generate_assignment into release/<assignment>")
     _assignment_option(rel)
     g = sub.add_parser("grade", help="autograde every submission under submitted/")
@@ -42,7 +46,8 @@ def main(argv=None) -> int:
     d = sub.add_parser("demo", help="release, sample submissions, grade, feedback, export, table")
     d.add_argument("--workers", type=int, default=None)
     _assignment_option(d)
-    lab = sub.add_parser("lab", help="JupyterLab with the nbgrader extensions on 127.0.0.1 (prints the URL with its token)")
+    lab = sub.add_parser("lab", help="JupyterLab with the nbgrader extensions on 127.0.0.1 "
+                                     "(prints the URL with its token)")
     lab.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     lab.add_argument("--root", default=None, help="course directory to serve (default: this repository)")
     m = sub.add_parser("mutants", help="grade every mutant and correct alternative in a scratch course; kill table")
@@ -84,7 +89,14 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     root = course.ROOT
     chosen = getattr(args, "assignment", None)
-    if args.command == "list":
+    if args.command == "new":
+        from .new_assignment import NewAssignmentError, create
+        try:
+            create(root, args.name, args.title, args.checks)
+        except NewAssignmentError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    elif args.command == "list":
         for assignment in load_all(root):
             print(f"{assignment.name}\t{assignment.title}")
     elif args.command == "release":

@@ -20,7 +20,7 @@ import keyword
 import os
 import re
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import jupytext
 
@@ -126,8 +126,12 @@ def plan(name: str, title: str, checks_package: str | None = None, template: str
     check_checks_package(checks)
     values = {"name": name, "title": title.strip(), "checks": checks,
               "title_literal": json.dumps(title.strip(), ensure_ascii=False)}
+    found = template_files(template)
+    if not any(f.endswith(".pct.py" + SUFFIX) for f in found):
+        raise RuntimeError(f"no assignment template at {template}: expected a source notebook "
+                           f"source/{{{{name}}}}/{{{{name}}}}.pct.py{SUFFIX} there ({len(found)} template files found)")
     files: dict[str, str] = {}
-    for rel in template_files(template):
+    for rel in found:
         with open(os.path.join(template, rel), encoding="utf-8") as fh:
             text = render(fh.read(), values, rel)
         target = render(rel, values, rel)[:-len(SUFFIX)]

@@ -47,7 +47,7 @@
 import numpy as np
 
 # The autograd foundation of modules 01-03: Tensor and the Function API.
-from tinytorch import Tensor, Function, no_grad
+from tinytorch import Tensor, Function
 from losses_checks import run
 
 np.random.seed(0)

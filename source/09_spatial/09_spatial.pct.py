@@ -49,7 +49,7 @@ import time
 import numpy as np
 
 # The framework you built in modules 01-08 (Tensor with autograd, layers, loss, optimizers).
-from tinytorch import Tensor, Function, Module, Linear, ReLU, SGD, cross_entropy
+from tinytorch import Tensor, Function, Module, Linear, ReLU
 from spatial_checks import run
 
 

@@ -36,7 +36,8 @@ from playwright.sync_api import sync_playwright
 from grader.engine import course
 from grader.tools import lab
 
-from ..conftest import ASSIGNMENT, STYLES, REPO as REPO_DIR, make_course_copy
+from ..conftest import ASSIGNMENT, STYLES, make_course_copy
+from ..conftest import REPO as REPO_DIR
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
@@ -83,7 +84,8 @@ def env(workdir) -> dict:
 
 @pytest.fixture(scope="module")
 def course_root(workdir) -> Path:
-    """source/, release/ and nbgrader_config.py copied (symlinks into grader/public resolved)."""
+    """source/, release/ and nbgrader_config.py copied (symlinks into gradekit and the assignment's checks
+    package resolved)."""
     return Path(make_course_copy(str(workdir / "course")))
 
 
@@ -105,7 +107,8 @@ class Grading:
         self.students = sorted(GRADED)
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")
-        code = "import sys; from grader import batch; sys.exit(0 if batch.grade_batch(ASSIGNMENT, sys.argv[1]) is not None else 1)"
+        code = ("import sys; from grader import batch; "
+                "sys.exit(0 if batch.grade_batch(ASSIGNMENT, sys.argv[1]) is not None else 1)")
         self.process = subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=str(root), env=env,
                                         stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         self.started = time.monotonic()
@@ -415,7 +418,8 @@ def test_student_in_jupyterlab(server, page, release_nb, course_root):
         dialog = page.locator(".jp-Dialog", has_text="Validation Results")
         dialog.wait_for(state="visible", timeout=VALIDATE_TIMEOUT_MS)
         body = dialog.locator(".jp-Dialog-body")
-        assert dialog.locator(".jp-Dialog-body.validation-success").count() == 1, f"Validate did not succeed:\n{body.inner_text()}"
+        assert dialog.locator(".jp-Dialog-body.validation-success").count() == 1, (
+            f"Validate did not succeed:\n{body.inner_text()}")
         assert "Success! Your notebook passes all the tests." in body.inner_text()
         shot(page, "03_validate_success")
         accept_dialog(page)
@@ -485,7 +489,8 @@ def test_instructor_in_formgrader(server, page, grading, course_root):
         page.locator("td.name .name-shown").first.wait_for(state="visible")
         shown = {}
         for tr in page.locator("tbody tr", has=page.locator("td.code-score")).all():
-            shown[tr.locator("td.name .name-shown").inner_text().strip()] = tr.locator("td.code-score").inner_text().strip()
+            shown[tr.locator("td.name .name-shown").inner_text().strip()] = (
+                tr.locator("td.code-score").inner_text().strip())
         expected = {s: f"{_js_number(r['code'])} / {_js_number(r['max_code'])}" for s, r in rows.items()}
         assert shown == expected, f"the submissions page shows code scores {shown}, the gradebook says {expected}"
         assert shown["alice_loops"] == "44 / 44" and shown["carol_blank"] == "0 / 44", shown

@@ -23,7 +23,7 @@ def _alembic_head() -> str:
 @pytest.fixture()
 def gradebook(tmp_path, monkeypatch):
     """A new, empty gradebook in tmp_path, open; yields it (its URL is ``gradebook.db_url``)."""
-    import nbgrader.api   # here, not at the top: test files that need no gradebook need not import nbgrader
+    import nbgrader.api  # here, not at the top: test files that need no gradebook need not import nbgrader
 
     monkeypatch.setattr(nbgrader.api, "get_alembic_version", _alembic_head)
     url = f"sqlite:///{tmp_path}/gb.db"

@@ -1,7 +1,6 @@
 """Unit: grader.engine.nbgrader_ext.stubs (NameStubs and enclosing_name), on tiny hand-built notebooks."""
 from __future__ import annotations
 
-import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.preprocessors import ClearSolutions
 from traitlets.config import Config

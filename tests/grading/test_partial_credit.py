@@ -5,8 +5,8 @@ import nbformat
 import pytest
 from nbgrader.utils import determine_grade
 
-from grader.engine.nbgrader_ext.execute import TrustedExecute, earned_points, report_outputs
 from gradekit.checking import Registry
+from grader.engine.nbgrader_ext.execute import TrustedExecute, earned_points, report_outputs
 from grader.engine.records import CheckOutcome, GradingRecord
 
 

@@ -15,6 +15,7 @@ import pytest
 from grader.engine import batch, course
 from grader.engine.nbgrader_ext.execute import earned_points
 from grader.engine.records import GradingRecord
+
 from ..conftest import ASSIGNMENT, MUTANTS, SPATIAL
 
 DEMO = SPATIAL.module("samples.demo")
@@ -74,8 +75,8 @@ def test_partial_credit_gives_a_buggy_cell_its_passing_checks_share_and_the_swit
     assert any(0 < v < maxima[c] for c, v in partial.items()), partial
     with open(os.path.join(root, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
         fh.write("\nc.TrustedExecute.partial_credit = False\n")
-    outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, students=[student], force=True, progress=False,
-                                                        log=lambda line: None)}
+    outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, students=[student], force=True,
+                                                        progress=False, log=lambda line: None)}
     assert outcomes[student].status == "graded"
     assert {c: v for c, v in auto_scores(root, student).items() if v < maxima[c]} == {c: 0.0 for c in partial}
 
@@ -107,9 +108,9 @@ def test_the_demo_prints_one_row_per_student_with_total_and_status(demo_course):
                                                       + ["carol_blank"])
     totals = {s: rows[s].split("   ")[-1].split()[0] for s in rows}
     assert totals == {"alice_loops": "44/44", "bob_im2col": "44/44", "carol_blank": "0/44",
-                      "dave_flipped_kernel": "35.6/44", "erin_maxpool_stride1": "29.33/44", "frank_avgpool_div4": "41/44",
-                      "grace_bias_grad": "35/44", "mallory_patches_numpy": "0/44", "oscar_endless_loop": "44/44",
-                      "pat_truncated_file": "0/44", "trudy_fakes_the_agent": "0/44"}
+                      "dave_flipped_kernel": "35.6/44", "erin_maxpool_stride1": "29.33/44",
+                      "frank_avgpool_div4": "41/44", "grace_bias_grad": "35/44", "mallory_patches_numpy": "0/44",
+                      "oscar_endless_loop": "44/44", "pat_truncated_file": "0/44", "trudy_fakes_the_agent": "0/44"}
     assert rows["trudy_fakes_the_agent"].endswith("graded_with_incidents (agent_unavailable)")
     assert rows["oscar_endless_loop"].endswith("graded_with_incidents (timeout)")
     assert "  failed (the notebook is not valid notebook JSON" in rows["pat_truncated_file"]
@@ -133,16 +134,16 @@ def test_grades_csv_export(demo_course):
 
 def hidden_lines(root):
     nb = nbformat.read(os.path.join(root, "source", ASSIGNMENT, f"{ASSIGNMENT}.ipynb"), as_version=4)
-    return [l.strip() for c in nb.cells for l in
-            re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", c.source, re.S) for l in l.splitlines()
-            if l.strip()]
+    return [line.strip() for c in nb.cells
+            for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", c.source, re.S)
+            for line in block.splitlines() if line.strip()]
 
 
 def hidden_code_lines():
     """Distinctive lines of the hidden checks' own source (they must never surface)."""
-    from grader import hidden_checks
-    with open(hidden_checks.__file__, encoding="utf-8") as fh:
-        return [l.strip() for l in fh if len(l.strip()) >= 30 and not l.strip().startswith(("#", '"', "hint="))]
+    with open(SPATIAL.module("hidden_checks").__file__, encoding="utf-8") as fh:
+        return [line.strip() for line in fh
+                if len(line.strip()) >= 30 and not line.strip().startswith(("#", '"', "hint="))]
 
 
 # markers of the trusted side: its files, packages and check function names

@@ -7,7 +7,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader.engine import course
 from ..conftest import ASSIGNMENT
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ import nbformat
 import pytest
 
 from grader.engine import course
-from ..conftest import ASSIGNMENT
 
+from ..conftest import ASSIGNMENT
 
 
 def release_files(repo):
@@ -61,9 +61,9 @@ def test_no_file_under_release_leaks_solutions_hidden_tests_or_the_reference(rep
             text = fh.read()
         if path.endswith(".ipynb"):  # compare cell by cell, line by line
             nb = nbformat.reads(text, as_version=4)
-            lines = {l.strip().lstrip("#").strip() for c in nb.cells for l in c.source.splitlines()}
+            lines = {line.strip().lstrip("#").strip() for c in nb.cells for line in c.source.splitlines()}
         else:
-            lines = {l.strip().lstrip("#").strip() for l in text.splitlines()}
+            lines = {line.strip().lstrip("#").strip() for line in text.splitlines()}
         leaked = sorted(lines & secrets)
         assert not leaked, f"{path} contains solution/hidden lines: {leaked[:3]}"
         for pattern in forbidden:

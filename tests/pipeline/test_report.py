@@ -11,9 +11,10 @@ import nbformat
 import pytest
 
 from grader.engine import batch, course
+from grader.engine.records import INCIDENT_KINDS
 from grader.tools import report
 from grader.tools.cli import main
-from grader.engine.records import INCIDENT_KINDS
+
 from ..conftest import ASSIGNMENT, MUTANTS, SPATIAL
 
 DEMO = SPATIAL.module("samples.demo")

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import torch.nn.functional as F
 
-from .spatial_helpers import assert_close, impl_conv_cases, to_torch
 from tinytorch_ref.core import Tensor
 from tinytorch_ref.spatial import Conv2d, Conv2dFunction, fast, naive
 from tinytorch_ref.spatial.shapes import pair
+
+from .spatial_helpers import assert_close, impl_conv_cases, to_torch
 
 
 def _torch_conv(x, w, b, stride, padding, upstream):

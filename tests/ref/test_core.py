@@ -12,9 +12,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tinytorch_ref.core import (
+    SGD,
+    Adam,
+    CrossEntropyLoss,
+    DataLoader,
+    Function,
+    Linear,
+    ReLU,
+    Sequential,
+    Tensor,
+    cross_entropy,
+    is_grad_enabled,
+    no_grad,
+    softmax,
+)
+
 from .spatial_helpers import assert_close, to_torch
-from tinytorch_ref.core import (SGD, Adam, CrossEntropyLoss, DataLoader, Function, Linear, ReLU, Sequential,
-                                Tensor, cross_entropy, is_grad_enabled, no_grad, softmax)
 
 TOL = 1e-12
 

@@ -3,8 +3,20 @@ import numpy as np
 import pytest
 
 from tinytorch_ref.core import Tensor
-from tinytorch_ref.spatial import (AvgPool2d, AvgPool2dFunction, Conv2d, Conv2dFunction, Flatten, MaxPool2d,
-                                   MaxPool2dFunction, SimpleCNN, conv_output_size, fast, naive, receptive_field)
+from tinytorch_ref.spatial import (
+    AvgPool2d,
+    AvgPool2dFunction,
+    Conv2d,
+    Conv2dFunction,
+    Flatten,
+    MaxPool2d,
+    MaxPool2dFunction,
+    SimpleCNN,
+    conv_output_size,
+    fast,
+    naive,
+    receptive_field,
+)
 
 
 def raises(fn, *fragments):
@@ -41,11 +53,14 @@ def test_pools_reject_bad_inputs():
 
 def test_backend_functions_validate_too():
     for backend in (naive, fast):
-        raises(lambda: backend.conv2d_forward(np.zeros((1, 2, 4, 4)), np.zeros((3, 1, 2, 2)), None, (1, 1), (0, 0)),
+        raises(lambda backend=backend: backend.conv2d_forward(np.zeros((1, 2, 4, 4)), np.zeros((3, 1, 2, 2)), None,
+                                                              (1, 1), (0, 0)),
                "1 input channels", "(1, 2, 4, 4)")
-        raises(lambda: backend.conv2d_forward(np.zeros((1, 2, 4, 4)), np.zeros((3, 2, 2, 2)), np.zeros(2), (1, 1), (0, 0)),
+        raises(lambda backend=backend: backend.conv2d_forward(np.zeros((1, 2, 4, 4)), np.zeros((3, 2, 2, 2)),
+                                                              np.zeros(2), (1, 1), (0, 0)),
                "bias of shape (3,)", "(2,)")
-        raises(lambda: backend.maxpool2d_forward(np.zeros((1, 2, 4)), (2, 2), (2, 2), (0, 0)), "4-D", "(1, 2, 4)")
+        raises(lambda backend=backend: backend.maxpool2d_forward(np.zeros((1, 2, 4)), (2, 2), (2, 2), (0, 0)),
+               "4-D", "(1, 2, 4)")
 
 
 def test_flatten_rejects_too_few_dimensions():

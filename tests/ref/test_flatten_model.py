@@ -4,9 +4,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from .spatial_helpers import assert_close, to_torch
 from tinytorch_ref.core import SGD, Tensor, cross_entropy
 from tinytorch_ref.spatial import Conv2d, Flatten, SimpleCNN, count_parameters
+
+from .spatial_helpers import assert_close, to_torch
 
 
 # ------------------------------------------------------------------ Flatten

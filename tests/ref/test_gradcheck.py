@@ -35,7 +35,8 @@ def check(analytic, numeric, what):
 
 
 @pytest.mark.parametrize("impl", ["naive", "fast"])
-@pytest.mark.parametrize("stride, padding, kernel", [((1, 1), (1, 1), (3, 3)), ((2, 1), (1, 2), (2, 3)), ((3, 2), (0, 1), (2, 2))])
+@pytest.mark.parametrize("stride, padding, kernel",
+                         [((1, 1), (1, 1), (3, 3)), ((2, 1), (1, 2), (2, 3)), ((3, 2), (0, 1), (2, 2))])
 def test_conv2d_gradients_numerically(impl, stride, padding, kernel, rng):
     layer = Conv2d(2, 3, kernel, stride=stride, padding=padding, impl=impl)
     layer.bias.data = rng.standard_normal(3)

@@ -11,10 +11,10 @@ import pytest
 from tinytorch_ref.spatial import fast
 from tinytorch_ref.spatial.shapes import pair
 
+from ..conftest import SPATIAL
 from .spatial_helpers import assert_close
 from .test_conv import _torch_conv
 from .test_pool import _torch_pool
-from ..conftest import SPATIAL
 
 hidden_checks = SPATIAL.module("hidden_checks")
 

@@ -10,10 +10,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from .spatial_helpers import assert_close, to_torch
 from tinytorch_ref.core import Tensor
-from tinytorch_ref.core.losses import (REDUCTIONS, BCEWithLogitsLoss, MSELoss, binary_cross_entropy_with_logits,
-                                       cross_entropy, log_softmax, mse_loss, sigmoid, softmax)
+from tinytorch_ref.core.losses import (
+    REDUCTIONS,
+    BCEWithLogitsLoss,
+    MSELoss,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    log_softmax,
+    mse_loss,
+    sigmoid,
+    softmax,
+)
+
+from .spatial_helpers import assert_close, to_torch
 
 TOL = 1e-12
 SHAPE_AXES = [((5,), -1), ((5,), 0), ((3, 4), -1), ((3, 4), 0), ((3, 4), 1), ((2, 3, 4), 1), ((2, 3, 4), -1),

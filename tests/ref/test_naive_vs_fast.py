@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from .spatial_helpers import CONV_CASES, CONV_CASES_FAST, POOL_CASES, conv_case_id, pool_case_id, rel_err
 from tinytorch_ref.core import Tensor
 from tinytorch_ref.spatial import Conv2d, MaxPool2d, fast, naive
 from tinytorch_ref.spatial.shapes import pair
+
+from .spatial_helpers import CONV_CASES, CONV_CASES_FAST, POOL_CASES, conv_case_id, pool_case_id, rel_err
 
 AGREE = 1e-12   # float64; only the summation order differs
 

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import torch.nn.functional as F
 
-from .spatial_helpers import assert_close, impl_pool_cases, to_torch
 from tinytorch_ref.core import Tensor
 from tinytorch_ref.spatial import AvgPool2d, AvgPool2dFunction, MaxPool2d, MaxPool2dFunction, fast, naive
 from tinytorch_ref.spatial.shapes import pair
+
+from .spatial_helpers import assert_close, impl_pool_cases, to_torch
 
 LAYERS = {"max": MaxPool2d, "avg": AvgPool2d}
 TORCH = {"max": F.max_pool2d, "avg": F.avg_pool2d}   # avg_pool2d defaults: count_include_pad=True, ceil_mode=False
@@ -70,7 +71,8 @@ def test_maxpool_padding_is_minus_infinity(impl, kernel, stride, padding, rng):
 
 
 @pytest.mark.parametrize("impl", ["naive", "fast"])
-@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (3, 1, 1), (3, 2, 0), ((2, 3), (1, 2), (1, 1)), (4, 2, 2)])
+@pytest.mark.parametrize("kernel, stride, padding",
+                         [(2, 2, 0), (3, 1, 1), (3, 2, 0), ((2, 3), (1, 2), (1, 1)), (4, 2, 2)])
 def test_maxpool_ties_route_to_first_maximum_like_torch(impl, kernel, stride, padding, rng):
     """Small integer inputs make many ties; the gradient must follow torch (first max, row-major)."""
     x = rng.integers(-2, 3, size=(2, 3, 7, 8)).astype(np.float64)

@@ -1,11 +1,8 @@
 """End to end: SimpleCNN from tinytorch_ref trained on scikit-learn's digits (tinytorch_ref.train_digits).
 
-Measured on the 2-core course machine (shared, busy): the command's defaults
-(``make train``: 15 epochs, seed 0) reach 0.9861 held-out accuracy (355/360, the
-same on every run) in about 5 s of training, 12 s with data loading and plots;
-over seeds 0-5 the 15-epoch accuracy ranged 0.986-0.994, so the course's 0.97
-bar leaves a margin of 5 digits for rounding differences between machines and
-BLAS builds.  ``train(epochs=8, seed=0)`` reaches 0.9778 (352/360).
+The full run with the command's defaults (``make train``: 15 epochs, seed 0) must reach the course's
+0.97 held-out accuracy bar; it is a ``long`` test (``make test-long``, outside ``make test``).  A run
+cut short by a time budget stays in ``make test``: it checks that training starts, learns and stops.
 """
 import struct
 
@@ -26,7 +23,7 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(180)
 def test_make_train_reaches_97_percent_and_writes_the_plots(tmp_path):
     result = train_digits.train(seed=0, out_dir=str(tmp_path), progress=False)   # the command's defaults
@@ -58,6 +55,14 @@ def test_budget_stops_training_early():
     assert 1 <= result["epochs"] < 100
     assert len(result["losses"]) == len(result["accuracies"]) == result["epochs"]
     assert result["paths"] == {}
+
+
+@pytest.mark.slow
+def test_a_budgeted_run_learns():
+    result = train_digits.train(epochs=3, seed=0, out_dir=None, budget_seconds=3.0, progress=False)
+    assert 1 <= result["epochs"] <= 3 and result["held_out"] == 360
+    # ten classes: chance is 0.1; even one partial epoch of SGD on digits is far above it
+    assert result["accuracy"] > 0.5, result["accuracies"]
     assert 0.0 <= result["accuracy"] <= 1.0
 
 

@@ -8,7 +8,6 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.engine import course
 from grader.harness import samples as cells
 
 from ..conftest import ASSIGNMENT, MUTANTS, STYLES, make_course_copy

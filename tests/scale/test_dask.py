@@ -13,8 +13,8 @@ from distributed import Client
 
 from grader.engine import batch, course
 
-from .conftest import EXPECTED, assert_scores, small_course
 from ..conftest import ASSIGNMENT, REPO
+from .conftest import EXPECTED, assert_scores, small_course
 
 pytestmark = pytest.mark.slow
 DASK = os.path.join(os.path.dirname(sys.executable), "dask")

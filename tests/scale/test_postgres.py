@@ -15,8 +15,8 @@ import pytest
 
 from grader.engine import batch, course
 
-from .conftest import EXPECTED, assert_scores, free_port, small_course
 from ..conftest import ASSIGNMENT
+from .conftest import EXPECTED, assert_scores, free_port, small_course
 
 STUDENTS = {"dora_im2col": "im2col", "eli_bug": "bug"}
 
@@ -129,7 +129,8 @@ def test_grading_into_postgresql(postgres_url, tmp_path, monkeypatch):
     path = course.export(root, str(tmp_path / "grades.csv"))
     with open(path, newline="") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
-    assert {s: float(r["raw_score"]) for s, r in rows.items()} == {s: pytest.approx(EXPECTED[k]) for s, k in STUDENTS.items()}
+    assert {s: float(r["raw_score"]) for s, r in rows.items()} == {
+        s: pytest.approx(EXPECTED[k]) for s, k in STUDENTS.items()}
     assert {float(r["max_score"]) for r in rows.values()} == {52.0}
 
     again = batch.grade_batch(ASSIGNMENT, root, workers=2, progress=False, log=lines.append)

@@ -15,8 +15,8 @@ from nbgrader.api import Gradebook
 
 from grader.engine import batch, course
 
-from .conftest import ASSIGNMENT, AUTO_CELLS, EXPECTED, MANUAL_CELLS, assert_scores, gradebook_rows, small_course
 from ..conftest import REPO
+from .conftest import ASSIGNMENT, AUTO_CELLS, EXPECTED, MANUAL_CELLS, assert_scores, gradebook_rows, small_course
 
 pytestmark = pytest.mark.slow
 # two distinct notebooks (executed once each), six students to record

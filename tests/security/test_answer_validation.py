@@ -14,8 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradekit.checking import (CheckFailure, answer_array, answer_number, describe_array_mismatch, expect_close,
-                               expect_equal, expect_shape)
+from gradekit.checking import (
+    CheckFailure,
+    answer_array,
+    answer_number,
+    describe_array_mismatch,
+    expect_close,
+    expect_equal,
+    expect_shape,
+)
 from gradekit.protocol import Ref
 
 from ..conftest import SPATIAL
@@ -106,7 +113,8 @@ def test_expect_shape_verdicts(got, message):
         assert str(info.value) == message
 
 
-# ------------------------------------------------------------------ numbers: a number, never an array that compares elementwise
+# ------------------------------------------------------------------ numbers: a number, never an array
+# that compares elementwise
 @pytest.mark.parametrize("got, message", [
     (32, None),
     (32.0, None),

@@ -15,9 +15,10 @@ import os
 import nbformat
 import pytest
 
-from grader.harness import attack_suite, mutation
 from grader.engine import batch, course
-from ..conftest import ASSIGNMENT, ATTACKS, MUTANTS
+from grader.harness import attack_suite, mutation
+
+from ..conftest import ASSIGNMENT, ATTACKS
 
 pytestmark = pytest.mark.slow
 UID = 61900   # outside the default slots (61000 + 0..63), so graders running alongside never use it
@@ -43,7 +44,8 @@ def grade_one(root: str, name: str) -> tuple[batch.Outcome, dict]:
     release_dir = os.path.join(root, "release", ASSIGNMENT)
     release_nb = nbformat.read(os.path.join(release_dir, f"{ASSIGNMENT}.ipynb"), as_version=4)
     student = ATTACKS.build(ATTACKS.MUTANTS[name], root, release_nb, mutation.source_notebook(root), release_dir)
-    outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, workers=1, progress=False, log=lambda *a: None)}
+    outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, workers=1, progress=False,
+                                                        log=lambda *a: None)}
     return outcomes[student], attack_suite.probe_outputs(root, student)
 
 
@@ -61,7 +63,8 @@ def graded(tmp_path_factory):
 
 
 def test_both_submissions_are_graded_in_full(graded):
-    scores, maxima = course.cell_scores(ASSIGNMENT, graded["root"]), course.autograded_maxima(ASSIGNMENT, graded["root"])
+    scores, maxima = (course.cell_scores(ASSIGNMENT, graded["root"]),
+                      course.autograded_maxima(ASSIGNMENT, graded["root"]))
     for outcome, _ in (graded["leave"], graded["look"]):
         total, lost = course.autograded_points(scores[outcome.student], maxima)
         assert (outcome.status, total, lost) == ("graded", 44.0, ()), outcome.reasons

@@ -1,4 +1,4 @@
-"""Forbidden libraries (grader/library_policy.py, grader/public/imports.py): the setting, the static scan,
+"""Forbidden libraries (grader/engine/library_policy.py, gradekit/imports.py): the setting, the static scan,
 the import guard's decisions, the guard's record read through the agent, the sandbox's file-level hiding
 and the instructor report.  No kernel here; tests/security/test_library_policy_sandbox.py grades in one.
 """
@@ -17,18 +17,24 @@ from nbgrader import utils
 from traitlets import TraitError
 from traitlets.config import Config
 
-from grader.engine import course, jobs
-from grader.tools import report
-from grader.engine.batch import Outcome
-from grader.engine.library_policy import (LibraryPolicy, LibraryWatch, ask_guard, graded_cell_before,
-                                   scan, stack_packages)
 from gradekit import imports, protocol
 from gradekit.imports import ImportGuard
+from grader.engine import course, jobs
+from grader.engine.batch import Outcome
+from grader.engine.library_policy import (
+    LibraryPolicy,
+    LibraryWatch,
+    ask_guard,
+    graded_cell_before,
+    scan,
+    stack_packages,
+)
 from grader.engine.records import GradingRecord
-from grader.harness import samples as sample_cells
 from grader.engine.sandbox import Sandbox, SandboxPolicy
-from ..conftest import ASSIGNMENT, REPO, STYLES
+from grader.harness import samples as sample_cells
+from grader.tools import report
 
+from ..conftest import ASSIGNMENT, REPO, STYLES
 
 RELEASE = os.path.join(REPO, "release", ASSIGNMENT)
 FORBIDDEN = ("scipy.signal", "scipy.ndimage", "sklearn", "torch", "tensorflow", "jax", "cv2", "PIL")
@@ -111,7 +117,8 @@ def test_dotted_names_are_hidden_by_their_directory_in_the_sandbox():
         blocker = os.path.join(box.root, "hidden_package.py")
         signal_dir = os.path.join(site, "scipy", "signal")
         i = cmd.index(signal_dir)
-        assert cmd[i - 1:i + 4] == ["--tmpfs", signal_dir, "--ro-bind", blocker, os.path.join(signal_dir, "__init__.py")]
+        assert cmd[i - 1:i + 4] == ["--tmpfs", signal_dir, "--ro-bind", blocker,
+                                    os.path.join(signal_dir, "__init__.py")]
         assert os.path.join(site, "sklearn") in cmd
         assert not any("not_a_module" in a for a in cmd)   # no such file: nothing to hide
         assert os.path.join(site, "scipy") not in cmd        # scipy itself (scipy.stats, ...) stays
@@ -169,7 +176,8 @@ def test_imports_carry_over_from_earlier_cells():
 
 
 def _student_cells(nb) -> list[str]:
-    return [c.source for c in nb.cells if c.cell_type == "code" and not (utils.is_grade(c) and not utils.is_solution(c))]
+    return [c.source for c in nb.cells
+            if c.cell_type == "code" and not (utils.is_grade(c) and not utils.is_solution(c))]
 
 
 def test_a_numpy_solution_and_the_blank_release_use_nothing_forbidden():
@@ -186,7 +194,8 @@ def test_static_uses_are_one_incident_per_cell_and_module_and_the_guard_adds_onl
     record = GradingRecord("s", "09_spatial", "09_spatial")
     watch = LibraryWatch(spatial_policy(), "09_spatial", record)
     watch.scan_cell("conv2d_op", "from scipy.signal import correlate\nimport scipy.signal\nfrom PIL import Image")
-    answers = [[["scipy.signal", "scipy.signal", "line 1", True], ["sklearn", "sklearn.svm", "line 3 in forward", True]]]
+    answers = [[["scipy.signal", "scipy.signal", "line 1", True],
+                ["sklearn", "sklearn.svm", "line 3 in forward", True]]]
 
     def fake_agent():
         a, b = socket.socketpair()
@@ -410,7 +419,8 @@ def test_the_report_lists_forbidden_library_uses_with_their_modules(tmp_path):
     eve = Outcome("eve", "graded_with_incidents", ["forbidden_library", "timeout"], 0.0, 44.0, 1.0)
     bob = Outcome("bob", "graded", [], 44.0, 44.0, 1.0)
     uses = report.forbidden_uses(report.grading_records(root, ASSIGNMENT, [eve, bob]), [eve, bob])
-    assert uses == [("eve", "conv2d_op", "scipy.signal", "scipy.signal: scipy.signal (from-import, line 1); action: block")]
+    assert uses == [("eve", "conv2d_op", "scipy.signal",
+                     "scipy.signal: scipy.signal (from-import, line 1); action: block")]
     data = report.ReportData(
         assignment=ASSIGNMENT, max_auto=44.0, manual_cells={}, counts={"graded": 1, "graded_with_incidents": 1,
                                                                               "failed": 0, "not_graded": 0},

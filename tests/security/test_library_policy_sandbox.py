@@ -10,11 +10,11 @@ import pytest
 from nbgrader import utils
 from traitlets.config import Config
 
-from grader.engine import batch, course
+from grader.engine import batch
 from grader.engine.nbgrader_ext.execute import TrustedExecute
 from grader.harness import samples as sample_cells
-from ..conftest import ASSIGNMENT, ATTACKS, REPO, STYLES
 
+from ..conftest import ASSIGNMENT, ATTACKS, REPO, STYLES
 
 pytestmark = pytest.mark.slow
 RELEASE = os.path.join(REPO, "release", ASSIGNMENT)
@@ -86,12 +86,14 @@ def test_block_mode_refuses_with_a_clear_error_and_records_each_cell_and_module(
     assert [(i.kind, i.cell, i.detail) for i in record.incidents] == [
         ("forbidden_library", "conv2d_op", "scipy.signal: scipy.signal (from-import, line 1); action: block"),
         ("forbidden_library", "maxpool2d", "scipy.ndimage: scipy.ndimage (from-import, line 1), "
-                                           f"scipy.ndimage.maximum_filter (attribute, line {filter_line}); action: block"),
+                                           f"scipy.ndimage.maximum_filter (attribute, line {filter_line}); "
+                                           "action: block"),
         ("forbidden_library", "avgpool2d", "scipy.signal: scipy.signal (import, line 1), scipy.signal.correlate "
-                                           f"(attribute, line {correlate_line}), scipy.signal.convolve (attribute, line "
-                                           f"{convolve_line}); action: block"),
+                                           f"(attribute, line {correlate_line}), scipy.signal.convolve "
+                                           f"(attribute, line {convolve_line}); action: block"),
         ("forbidden_library", bypass_name, "scipy.signal: scipy.signal (import, line 4); action: block"),
-        ("forbidden_library", bypass_name, "PIL: PIL.Image (import, line 7), PIL.Image (string, line 8); action: block"),
+        ("forbidden_library", bypass_name,
+         "PIL: PIL.Image (import, line 7), PIL.Image (string, line 8); action: block"),
     ]
     assert record.status == "graded_with_incidents" and record.kernel_starts == 1
 

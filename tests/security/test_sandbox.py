@@ -12,12 +12,12 @@ import nbformat
 import pytest
 from traitlets.config import Config
 
-from grader.engine import batch, course, sandbox, seccomp
+from grader.engine import batch, sandbox, seccomp
 from grader.engine.nbgrader_ext.execute import TrustedExecute
-from grader.harness import samples as sample_cells
 from grader.engine.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable
-from ..conftest import ASSIGNMENT, REPO, STYLES
+from grader.harness import samples as sample_cells
 
+from ..conftest import ASSIGNMENT, REPO, STYLES
 
 RELEASE = os.path.join(REPO, "release", ASSIGNMENT)
 
@@ -170,7 +170,8 @@ def test_the_policy_records_the_seccomp_filter():
     assert "seccomp denies 49 syscalls, disk 256 MiB" in SandboxPolicy().describe()
     assert "no seccomp, disk" in SandboxPolicy(seccomp=False).describe()
     assert "no seccomp (bwrap mode only)" in SandboxPolicy(mode="rlimits").describe()
-    assert len(seccomp.DENIED) == 49 and {"add_key", "request_key", "keyctl", "unshare", "ptrace"} <= set(seccomp.DENIED)
+    assert len(seccomp.DENIED) == 49 and ({"add_key", "request_key", "keyctl", "unshare", "ptrace"}
+                                          <= set(seccomp.DENIED))
 
 
 def test_the_filter_is_handed_to_bwrap_on_a_descriptor_closed_after_use():
@@ -199,7 +200,8 @@ INSIDE = """\
 import ctypes, errno, json, os, threading
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
-NR = {"x86_64": {"add_key": 248, "keyctl": 250, "unshare": 272}, "aarch64": {"add_key": 217, "keyctl": 219, "unshare": 97}}
+NR = {"x86_64": {"add_key": 248, "keyctl": 250, "unshare": 272}, \
+"aarch64": {"add_key": 217, "keyctl": 219, "unshare": 97}}
 nr = NR[os.uname().machine]
 
 def call(*args):
@@ -268,7 +270,8 @@ def test_the_sandbox_reads_neither_bwraps_command_line_nor_the_editable_installs
     assert seen == {path: "" for path in ["/proc/1/cmdline", "/proc/1/task/1/cmdline", *install]}
 
 
-FDS = ("import json, os; print(json.dumps(sorted({os.readlink('/proc/self/fd/' + fd) for fd in os.listdir('/proc/self/fd')"
+FDS = ("import json, os; print(json.dumps(sorted({os.readlink('/proc/self/fd/' + fd) "
+       "for fd in os.listdir('/proc/self/fd')"
        " if os.path.exists('/proc/self/fd/' + fd)})))")
 
 
@@ -282,7 +285,8 @@ def test_the_kernel_holds_no_file_of_the_grader_open():
         texts = []
         try:
             await kc.wait_for_ready(timeout=60)
-            await kc.execute_interactive(FDS, timeout=60, output_hook=lambda m: texts.append(m["content"].get("text", "")))
+            await kc.execute_interactive(FDS, timeout=60,
+                                         output_hook=lambda m: texts.append(m["content"].get("text", "")))
         finally:
             kc.stop_channels()
             await km.shutdown_kernel(now=True)

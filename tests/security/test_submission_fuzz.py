@@ -16,7 +16,8 @@ import shutil
 
 import nbformat
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grader.engine import batch, course
 
@@ -166,7 +167,8 @@ def test_an_odd_submission_ends_planned_or_failed_and_leaves_the_others_alone(fu
     name = os.fsdecode(build(root, student, notebook_kind, notebook_as, extra))
     paths = batch.Paths(root, ASSIGNMENT)
     try:
-        assert sorted(course.submitted_students(ASSIGNMENT, root), key=os.fsencode) == sorted([GOOD, name], key=os.fsencode)
+        assert (sorted(course.submitted_students(ASSIGNMENT, root), key=os.fsencode)
+                == sorted([GOOD, name], key=os.fsencode))
         run = batch._Run(root, ASSIGNMENT, force=True)
         for who in course.submitted_students(ASSIGNMENT, root):
             run.guarded("planning", who, run.plan)

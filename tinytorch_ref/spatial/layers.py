@@ -17,8 +17,7 @@ import numpy as np
 from ..core.nn import Module
 from ..core.tensor import Tensor
 from .functions import AvgPool2dFunction, Conv2dFunction, MaxPool2dFunction, get_backend
-from .shapes import (check_nchw, check_pool_padding, nonnegative_pair, positive_int, positive_pair,
-                     window_output_shape)
+from .shapes import check_nchw, check_pool_padding, nonnegative_pair, positive_int, positive_pair, window_output_shape
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "Flatten"]
 
@@ -65,7 +64,8 @@ class Conv2d(Module):
         self.impl = impl
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
-        self.weight = Tensor(np.random.normal(0.0, np.sqrt(2.0 / fan_in), (self.out_channels, self.in_channels, kh, kw)),
+        self.weight = Tensor(np.random.normal(0.0, np.sqrt(2.0 / fan_in),
+                                              (self.out_channels, self.in_channels, kh, kw)),
                              requires_grad=True)
         self.bias = Tensor(np.zeros(self.out_channels), requires_grad=True) if bias else None
 

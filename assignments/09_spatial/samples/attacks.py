@@ -17,7 +17,7 @@ import dataclasses
 import json
 import os
 import shutil
-from typing import Callable
+from collections.abc import Callable
 
 import nbformat
 
@@ -790,62 +790,62 @@ CATALOG: list[Attack] = [
     Attack("edit_locked_cells", "empties a test cell and edits the setup cell", "at_most_blank",
            edit=edit_locked_cells),
     # disturbances that must not cost a correct solution anything
-    Attack("harmless_extra_cell", "a correct solution plus an extra cell of experiments", "full", base="loops",
+    Attack("harmless_extra_cell", "a correct solution plus an extra cell of experiments", "full", base="im2col",
            at_end=("import numpy as np\nprint(np.arange(3).sum())\n",)),
-    Attack("restored_test_cell", "a correct solution with a test cell deleted", "full", base="loops",
+    Attack("restored_test_cell", "a correct solution with a test cell deleted", "full", base="im2col",
            edit=delete_test_cell),
-    Attack("restored_locked_cells", "a correct solution with locked cells edited", "full", base="loops",
+    Attack("restored_locked_cells", "a correct solution with locked cells edited", "full", base="im2col",
            edit=edit_locked_cells),
     Attack("duplicated_cells", "a correct solution with a test and a solution cell duplicated", "full",
-           base="loops", edit=duplicate_cells),
-    Attack("wrong_file_name", "a correct solution saved as '09_spatial (1).ipynb'", "full", base="loops",
+           base="im2col", edit=duplicate_cells),
+    Attack("wrong_file_name", "a correct solution saved as '09_spatial (1).ipynb'", "full", base="im2col",
            files=wrong_file_name),
-    Attack("extra_files", "a correct solution with extra and tampered files", "full", base="loops",
+    Attack("extra_files", "a correct solution with extra and tampered files", "full", base="im2col",
            files=extra_files),
-    Attack("huge_stored_output", "a correct solution with 30 MB of stored output", "full", base="loops",
+    Attack("huge_stored_output", "a correct solution with 30 MB of stored output", "full", base="im2col",
            edit=huge_stored_output),
     Attack("renamed_grade_ids", "a correct solution with a test cell's id renamed and points raised", "full",
-           base="loops", edit=rename_grade_ids),
-    Attack("sys_exit", "a correct solution with a cell calling sys.exit()", "full", base="loops",
+           base="im2col", edit=rename_grade_ids),
+    Attack("sys_exit", "a correct solution with a cell calling sys.exit()", "full", base="im2col",
            at_end=(SYS_EXIT,)),
-    Attack("os_exit", "a correct solution with a cell calling os._exit()", "full", base="loops",
+    Attack("os_exit", "a correct solution with a cell calling os._exit()", "full", base="im2col",
            cells=(OS_EXIT,), reasons=("crashed",)),
-    Attack("segfault", "a correct solution with a cell that segfaults", "full", base="loops",
+    Attack("segfault", "a correct solution with a cell that segfaults", "full", base="im2col",
            cells=(SEGFAULT,), reasons=("crashed",)),
-    Attack("infinite_loop", "a correct solution with an infinite loop cell", "full", base="loops",
+    Attack("infinite_loop", "a correct solution with an infinite loop cell", "full", base="im2col",
            cells=(INFINITE_LOOP,), reasons=("timeout",)),
-    Attack("ignores_interrupt", "a correct solution with a loop that ignores interrupts", "full", base="loops",
+    Attack("ignores_interrupt", "a correct solution with a loop that ignores interrupts", "full", base="im2col",
            cells=(IGNORE_INTERRUPT,), reasons=("unresponsive",)),
     Attack("disk_bomb", "a correct solution with a cell that writes files until the disk is full", "full",
-           base="loops", cells=(DISK_BOMB,), reasons=("disk_limit",)),
+           base="im2col", cells=(DISK_BOMB,), reasons=("disk_limit",)),
     Attack("symlink_swap", "a correct solution whose kernel swaps its connection file for a link, then dies",
-           "full", base="loops", cells=(SYMLINK_SWAP,), reasons=("crashed",)),
-    Attack("memory_bomb", "a correct solution with a cell that allocates without end", "full", base="loops",
+           "full", base="im2col", cells=(SYMLINK_SWAP,), reasons=("crashed",)),
+    Attack("memory_bomb", "a correct solution with a cell that allocates without end", "full", base="im2col",
            cells=(MEMORY_BOMB,), reasons=("out_of_memory",)),
-    Attack("fork_bomb", "a correct solution with a fork bomb cell", "full", base="loops",
+    Attack("fork_bomb", "a correct solution with a fork bomb cell", "full", base="im2col",
            cells=(FORK_BOMB,), reasons=("process_limit",)),
-    Attack("output_flood", "a correct solution with a cell printing without end", "full", base="loops",
+    Attack("output_flood", "a correct solution with a cell printing without end", "full", base="im2col",
            cells=(OUTPUT_FLOOD,), reasons=("too_much_output",)),
     # state left for later submissions: graded in one batch here; tests/security/test_cross_submission.py
     # grades the pair one after the other, so both run as the same sandbox uid
     Attack("leave_state", "a correct solution that plants a mark in every channel a later sandbox could share",
-           "full", base="loops", cells=(LEAVE_STATE,)),
+           "full", base="im2col", cells=(LEAVE_STATE,)),
     Attack("look_for_state", "a correct solution that looks for marks left by earlier sandboxes", "full",
-           base="loops", cells=(LOOK_FOR_STATE,)),
+           base="im2col", cells=(LOOK_FOR_STATE,)),
     # damage confined to some cells
     Attack("reordered_cells", "the Flatten test moved above the definitions, two helper cells swapped",
-           "lose:test_conv_output_size,test_flatten", base="loops", edit=reorder_cells),
+           "lose:test_conv_output_size,test_flatten", base="im2col", edit=reorder_cells),
     Attack("deleted_solution_cell", "the Flatten solution cell deleted", "lose:test_flatten,test_simplecnn_structure,"
-           "test_simplecnn_forward,test_simplecnn_training", base="loops", edit=delete_solution_cell),
+           "test_simplecnn_forward,test_simplecnn_training", base="im2col", edit=delete_solution_cell),
     Attack("loop_in_forward", "MaxPool2d.forward never returns", "lose:test_maxpool2d_forward,test_maxpool2d_backward,"
-           "test_simplecnn_structure,test_simplecnn_forward,test_simplecnn_training", base="loops",
+           "test_simplecnn_structure,test_simplecnn_forward,test_simplecnn_training", base="im2col",
            at_end=(LOOP_IN_FORWARD,), after="maxpool2d", reasons=("check_timeout",)),
     Attack("exit_in_forward", "Conv2d.forward kills the process", "lose:test_conv2d_forward,test_conv2d_backward,"
-           "test_simplecnn_structure,test_simplecnn_forward,test_simplecnn_training", base="loops",
+           "test_simplecnn_structure,test_simplecnn_forward,test_simplecnn_training", base="im2col",
            at_end=(ABORT_IN_FORWARD,), after="conv2d_layer", reasons=("crashed",)),
     # answers that exhaust or confuse the grader: bounded and refused by the grader, whatever the kernel sends
     Attack("drip_answer", "the agent sends receptive_field's answers one byte every half second",
-           "lose:test_receptive_field", base="loops", cells=(DRIP_ANSWER,), reasons=("check_timeout",)),
+           "lose:test_receptive_field", base="im2col", cells=(DRIP_ANSWER,), reasons=("check_timeout",)),
     Attack("compressed_bomb", "every array answer is np.savez_compressed of 256 MiB of zeros", "at_most_blank",
            cells=(COMPRESSED_BOMB,)),
     Attack("deep_json", "the agent answers a ping with JSON nested 200,000 deep, calls with 4,001-digit integers",
@@ -856,13 +856,13 @@ CATALOG: list[Attack] = [
     Attack("scipy_solution", "the whole assignment on scipy.signal.correlate and scipy.ndimage",
            "lose:test_conv2d_forward,test_conv2d_backward,test_maxpool2d_forward,test_maxpool2d_backward,"
            "test_avgpool2d_forward,test_avgpool2d_backward,test_simplecnn_structure,test_simplecnn_forward,"
-           "test_simplecnn_training", base="loops", edit=scipy_solution, reasons=("forbidden_library",)),
+           "test_simplecnn_training", base="im2col", edit=scipy_solution, reasons=("forbidden_library",)),
     Attack("obfuscated_scipy_import", "Conv2d on scipy.signal, imported by a name spelled backwards",
            "lose:test_conv2d_forward,test_conv2d_backward,test_simplecnn_structure,test_simplecnn_forward,"
-           "test_simplecnn_training", base="loops", edit=obfuscated_scipy_conv, reasons=("forbidden_library",)),
+           "test_simplecnn_training", base="im2col", edit=obfuscated_scipy_conv, reasons=("forbidden_library",)),
     Attack("from_scipy_import_ndimage", "MaxPool2d on scipy.ndimage.maximum_filter (from scipy import ndimage)",
            "lose:test_maxpool2d_forward,test_maxpool2d_backward,test_simplecnn_structure,test_simplecnn_forward,"
-           "test_simplecnn_training", base="loops", edit=ndimage_maxpool, reasons=("forbidden_library",)),
+           "test_simplecnn_training", base="im2col", edit=ndimage_maxpool, reasons=("forbidden_library",)),
     # files that cannot be graded
     Attack("invalid_json", "a truncated notebook file", "failed", files=invalid_json, reasons=("not valid notebook JSON",)),
     Attack("empty_file", "an empty notebook file", "failed", files=empty_file, reasons=("empty",)),
@@ -884,15 +884,15 @@ CATALOG: list[Attack] = [
     Attack("student_folder_link", "the student's folder is a link to a classmate's", "failed",
            files=student_folder_link, reasons=("is a symbolic link",)),
     Attack("extra_file_link", "a correct solution with an extra file linking to the course config", "failed",
-           base="loops", files=extra_file_link, reasons=("data/config.py is a symbolic link",)),
-    Attack("extra_fifo", "a correct solution with a FIFO next to it", "failed", base="loops", files=extra_fifo,
+           base="im2col", files=extra_file_link, reasons=("data/config.py is a symbolic link",)),
+    Attack("extra_fifo", "a correct solution with a FIFO next to it", "failed", base="im2col", files=extra_fifo,
            reasons=("pipe is a FIFO",)),
-    Attack("outside_hard_link", "a correct solution with a hard link to the course config", "failed", base="loops",
+    Attack("outside_hard_link", "a correct solution with a hard link to the course config", "failed", base="im2col",
            files=outside_hard_link, reasons=("notes.txt is a hard link to a file outside the submission",)),
     Attack("notebook_folder", "a folder named like the notebook, the notebook inside it", "failed",
            files=folder_named_like_the_notebook, reasons=("09_spatial.ipynb is a folder",)),
     Attack("non_utf8_file_name", "a correct solution with an extra file whose name is not UTF-8", "full",
-           base="loops", files=non_utf8_file_name),
+           base="im2col", files=non_utf8_file_name),
     Attack("lone_surrogates", "notebook JSON with lone surrogate escapes", "failed", files=lone_surrogates,
            reasons=("not valid Unicode",)),
     Attack("many_empty_cells", "200,000 empty cells under the file size cap", "failed", files=many_empty_cells,
@@ -918,7 +918,7 @@ class ProbeTargets:
     pwned: str       # the file the pickling attack would create in the grader
 
     @classmethod
-    def for_course(cls, root: str, port: int = 9) -> "ProbeTargets":
+    def for_course(cls, root: str, port: int = 9) -> ProbeTargets:
         """The course's own secrets, the grader and reference packages, and the host's."""
         import grader
         import tinytorch_ref

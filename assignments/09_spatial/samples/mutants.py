@@ -31,7 +31,7 @@ STRUCT, CNNF, CNNT = "test_simplecnn_structure", "test_simplecnn_forward", "test
 CNN = (CNNF, CNNT)
 
 CATALOG: list[Mutant] = [
-    # ------------------------------------------------------------ the demo's four (grader/demo.py uses them)
+    # ------------------------------------------------------------ the demo's four (samples/demo.py names them)
     mutant("flipped_kernel", "loops", "conv2d_op",
            "out[n, f, i, j] = (patch * w[f]).sum()", "out[n, f, i, j] = (patch * w[f, :, ::-1, ::-1]).sum()",
            ("test_conv2d_forward",) + CNN, "true convolution instead of cross-correlation"),
@@ -162,7 +162,8 @@ CATALOG: list[Mutant] = [
            "np.random.randn(", "np.random.rand(",
            (INIT,), "rand (uniform on [0, 1)) instead of randn: mean 0.5"),
     mutant("conv_weight_in_out_layout", "fullconv", "conv2d_layer",
-           "shape = (out_channels, in_channels, *self.kernel_size)", "shape = (in_channels, out_channels, *self.kernel_size)",
+           "shape = (out_channels, in_channels, *self.kernel_size)",
+           "shape = (in_channels, out_channels, *self.kernel_size)",
            (INIT, FWD, BWD, STRUCT) + CNN, "weight laid out (in, out, KH, KW)"),
     mutant("conv_kernel_size_int_only", "strided", "conv2d_layer",
            "self.kh, self.kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)",
@@ -276,13 +277,16 @@ CATALOG: list[Mutant] = [
            "share = grad_out[:, :, i, j][:, :, None, None]",
            (APB,), "backward copies the whole gradient to every cell of the window"),
     mutant("avgpool_bwd_overwrites", "fullconv", "avgpool2d",
-           "dxp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += ", "dxp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] = ",
+           "dxp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += ",
+           "dxp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] = ",
            (APB,), "= instead of +=: overlapping windows overwrite each other"),
     mutant("avgpool_default_stride_1", "im2col", "avgpool2d",
-           "self.s = self.k if stride is None else _pair(stride)", "self.s = (1, 1) if stride is None else _pair(stride)",
+           "self.s = self.k if stride is None else _pair(stride)",
+           "self.s = (1, 1) if stride is None else _pair(stride)",
            (APF, APB), "AvgPool2d's stride defaults to 1 instead of the kernel size"),
     mutant("avgpool_padding_wrong_axes", "im2col", "avgpool2d",
-           "xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))", "xp = np.pad(x, ((ph, ph), (pw, pw), (0, 0), (0, 0)))",
+           "xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))",
+           "xp = np.pad(x, ((ph, ph), (pw, pw), (0, 0), (0, 0)))",
            (APF, APB), "pads the batch and channel axes instead of height and width"),
     mutant("avgpool_bwd_stride_ignored", "strided", "avgpool2d",
            "dxp[:, :, u:u + sh * oh:sh, v:v + sw * ow:sw] += grad_out / (kh * kw)",
@@ -349,7 +353,8 @@ CATALOG: list[Mutant] = [
            (FLAT,), "Flatten always keeps only the batch axis, whatever start_dim says"),
     mutant("conv_dx_covered_area_only", "loops", "conv2d_op",
            "d_padded = np.zeros_like(padded)",
-           "d_padded = np.zeros((batch, channels, (grad_out.shape[2] - 1) * sh + kh, (grad_out.shape[3] - 1) * sw + kw))",
+           "d_padded = np.zeros((batch, channels, (grad_out.shape[2] - 1) * sh + kh, "
+           "(grad_out.shape[3] - 1) * sw + kw))",
            (BWD,), "Conv2d's input gradient is sized from the windows: rows no window covers are cut off"),
     mutant("avgpool_dx_covered_area_only", "loops", "avgpool2d",
            "d_padded = np.zeros(self.padded_shape)\n        batch, channels, out_h, out_w = grad_out.shape",

@@ -38,6 +38,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Instance, Unicode, default
 
 from gradekit.checking import CheckResult
+
 from ..assignment import Assignment
 from ..assignment import load as load_assignment
 from ..jobs import ExecutionResult, ResultCache, directory_files, fingerprint, grader_version, policy_values

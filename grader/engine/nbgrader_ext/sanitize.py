@@ -33,6 +33,7 @@ class ForgetUnknownCells(NbGraderPreprocessor):
                 continue
             if not meta or meta.get("grade_id") not in known:
                 if meta:
-                    self.log.warning("Cell with unknown grade id %r is graded as an ordinary cell", meta.get("grade_id"))
+                    self.log.warning("Cell with unknown grade id %r is graded as an ordinary cell",
+                                     meta.get("grade_id"))
                 del cell.metadata["nbgrader"]
         return nb, resources

@@ -5,7 +5,7 @@ nbgrader's ClearSolutions replaces each solution region with one fixed stub
 during ``generate_assignment``, rewrites each stub so the exception names the
 function or method to write, e.g.::
 
-    raise NotImplementedError("Conv2dOp.forward: replace this line with your implementation")
+    raise NotImplementedError("Layer.forward: replace this line with your implementation")
 """
 from __future__ import annotations
 
