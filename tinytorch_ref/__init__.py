@@ -6,7 +6,7 @@
   MaxPool2d, AvgPool2d, Flatten, SimpleCNN), each op with a ``naive``
   (explicit loops) and a ``fast`` (im2col / stride tricks + BLAS) backend.
 """
-from .core import *  # noqa: F401,F403
+from .core import *  # noqa: F403
 from .core import __all__ as _core_all
 
 __all__ = list(_core_all)

@@ -99,16 +99,17 @@ class Grading:
     """The demo's grading of the sample submissions, in a subprocess, while the student test runs."""
 
     def __init__(self, root: Path, env: dict, log_path: Path):
+        from grader.engine.assignment import load
         from grader.tools import demo
-        built = demo.build_samples(str(root))  # before the lab exists: it reads release/
+        built = demo.build_samples(load(str(root), ASSIGNMENT))  # before the lab exists: it reads release/
         assert set(GRADED) <= set(built), f"the demo no longer builds {sorted(set(GRADED) - set(built))}"
         for student in set(built) - set(GRADED):
             shutil.rmtree(root / "submitted" / student)
         self.students = sorted(GRADED)
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")
-        code = ("import sys; from grader import batch; "
-                "sys.exit(0 if batch.grade_batch(ASSIGNMENT, sys.argv[1]) is not None else 1)")
+        code = ("import sys; from grader.engine import batch; "
+                f"sys.exit(0 if batch.grade_batch({ASSIGNMENT!r}, sys.argv[1]) is not None else 1)")
         self.process = subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=str(root), env=env,
                                         stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         self.started = time.monotonic()

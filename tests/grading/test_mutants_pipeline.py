@@ -79,7 +79,7 @@ def test_every_pipeline_verdict_equals_the_in_process_one(report, spatial_matrix
 def test_hidden_only_kills_are_visible_in_the_autograded_notebooks(report, spatial_matrix):
     # the autograded notebooks' [PASS]/[FAIL] listings tell visible failures from hidden ones
     hidden_only = {v.mutant.name for v in report.verdicts if v.hidden_only}
-    assert len(hidden_only) >= 10
+    assert len(hidden_only) >= 5
     assert hidden_only == {v.mutant.name for v in report.verdicts
                            if spatial_matrix["mutant", v.mutant.name].lost
                            and not spatial_matrix["mutant", v.mutant.name].visible_lost}
@@ -94,7 +94,7 @@ def test_alternative_gets_full_marks(report, style):
 
 def test_the_tables(report, subset):
     killed, live = mutation.kill_rate(report.verdicts)
-    equivalent = sum(MUTANTS[n].equivalent for n in subset)
+    equivalent = sum(bool(MUTANTS[n].equivalent) for n in subset)
     assert (killed, live) == (len(subset) - equivalent, len(subset) - equivalent)
     assert report.ok
     text = mutation.summary(report.verdicts, report.alternatives, report.failures, report)

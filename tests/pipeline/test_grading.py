@@ -123,8 +123,12 @@ def test_grades_csv_export(demo_course):
     """The demo's export step wrote grades.csv (nbgrader's CSV export) with every student's scores."""
     root, students, _, _ = demo_course
     with open(os.path.join(root, "grades.csv"), newline="") as fh:
-        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+        every = list(csv.DictReader(fh))
+    rows = {r["student_id"]: r for r in every if r["assignment"] == ASSIGNMENT}
     assert set(rows) == set(students)
+    # one export for the course: the other assignment's students are in it too
+    losses = {r["student_id"] for r in every if r["assignment"] == "04_losses"}
+    assert len(losses) >= 5 and len(every) == len(rows) + len(losses)
     assert float(rows["alice_loops"]["raw_score"]) == 44.0
     assert float(rows["carol_blank"]["raw_score"]) == 0.0
     assert float(rows["dave_flipped_kernel"]["raw_score"]) == 35.6     # 3.6 of 6 on the forward cell, 0 on the CNN's
@@ -188,12 +192,17 @@ def test_graded_cell_outputs_carry_no_traceback_or_hidden_code(demo_course):
             assert not any(line in text for line in code_lines)
 
 
+# one sample of each kind that executes quickly: correct, buggy (partial credit), blank, tampering
+REGRADED = ["bob_im2col", "dave_flipped_kernel", "carol_blank", "mallory_patches_numpy"]
+
+
 def test_regrading_from_scratch_gives_identical_scores(demo_course, demo_course_copy):
     root = demo_course_copy
     before = course.cell_scores(ASSIGNMENT, demo_course[0])
     assert course.cell_scores(ASSIGNMENT, root) == before      # the copy starts with the demo's gradebook
-    shutil.rmtree(os.path.join(root, ".grading"))  # no cache, no state: execute everything again
-    batch.grade_batch(ASSIGNMENT, root, workers=2, progress=False)
+    shutil.rmtree(os.path.join(root, ".grading"))  # no cache, no state: execute them again
+    outcomes = batch.grade_batch(ASSIGNMENT, root, students=REGRADED, workers=2, progress=False)
+    assert [o.student for o in outcomes] == REGRADED and not any(o.skipped for o in outcomes)
     assert course.cell_scores(ASSIGNMENT, root) == before
 
 

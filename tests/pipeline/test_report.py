@@ -54,7 +54,7 @@ def assert_png(path):
 @pytest.mark.slow
 def test_gather_summarises_the_demo_class(demo_course):
     root, students, _, _ = demo_course
-    data = report.gather(root)
+    data = report.gather(ASSIGNMENT, root)
     assert data.counts == {"graded": 8, "graded_with_incidents": 2, "failed": 1, "not_graded": 0}
     assert data.failure_kinds == {"the notebook is not valid notebook JSON": 1}
     assert data.max_auto == 44.0
@@ -77,7 +77,7 @@ def test_gather_summarises_the_demo_class(demo_course):
 @pytest.mark.slow
 def test_cell_pass_rates_follow_the_demo_bugs(demo_course):
     root, _, _, _ = demo_course
-    cells = {c.grade_id: c for c in report.gather(root).cells}
+    cells = {c.grade_id: c for c in report.gather(ASSIGNMENT, root).cells}
     assert list(cells) == notebook_auto_cells(root)
     out_size = cells["test_conv_output_size"]
     # over the 10 graded submissions (pat's failure record is not a graded attempt)
@@ -99,10 +99,16 @@ def test_cli_writes_html_and_png_plots(demo_course, tmp_path, monkeypatch, capsy
     monkeypatch.setattr(course, "ROOT", root)
     out = tmp_path / "out"
     assert main(["report", "--out", str(out)]) == 0
-    path = capsys.readouterr().out.strip()
-    assert path == str(out / "report.html")
-    assert_png(out / "scores.png")
-    assert_png(out / "cells.png")
+    printed = capsys.readouterr().out.split()
+    # a report per assignment of the course, then the index that links them
+    assert printed == [str(out / "04_losses" / "report.html"), str(out / ASSIGNMENT / "report.html"),
+                       str(out / "index.html")]
+    path = printed[1]
+    assert_png(out / ASSIGNMENT / "scores.png")
+    assert_png(out / ASSIGNMENT / "cells.png")
+    with open(out / "index.html", encoding="utf-8") as fh:
+        index = fh.read()
+    assert '<a href="09_spatial/report.html">' in index and '<a href="04_losses/report.html">' in index
     with open(path, encoding="utf-8") as fh:
         page = fh.read()
     assert '<img src="scores.png"' in page and '<img src="cells.png"' in page
@@ -138,7 +144,7 @@ def test_failures_incidents_and_hostile_ids_are_listed_escaped(demo_course, tmp_
         batch.write_state(paths, outcome, "test")
     os.makedirs(os.path.join(root, "submitted", "kim_waiting", ASSIGNMENT))
 
-    data = report.gather(root)
+    data = report.gather(ASSIGNMENT, root)
     assert data.counts == {"graded": 8, "graded_with_incidents": 3, "failed": 3, "not_graded": 1}
     assert data.failure_kinds == {"nbgrader could not read the notebook": 1,
                                   "the notebook is not UTF-8 text (invalid start byte)": 1,
@@ -153,7 +159,7 @@ def test_failures_incidents_and_hostile_ids_are_listed_escaped(demo_course, tmp_
     out_size = next(c for c in data.cells if c.grade_id == "test_conv_output_size")
     assert (out_size.full, out_size.partial, out_size.zero) == (7, 0, 4)
 
-    path = report.build_report(root)
+    path = report.build_report(ASSIGNMENT, root)
     assert path == os.path.join(root, "reports", ASSIGNMENT, "report.html")
     with open(path, encoding="utf-8") as fh:
         page = fh.read()

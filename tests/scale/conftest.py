@@ -26,8 +26,9 @@ LOST = {"im2col": {}, "blank": {c: 0.0 for c in AUTO_CELLS}, "bug": {"test_conv_
 
 
 def small_course(dest: str, students: dict[str, str]) -> str:
-    """A course copy with one submission per student; kinds are the keys of EXPECTED."""
-    root = make_course_copy(dest)
+    """A copy of the course's 09_spatial with one submission per student; kinds are the keys of EXPECTED.
+    Its gradebook is where NBGRADER_DB_URL says (the course's default: gradebook.db in it)."""
+    root = make_course_copy(dest, [ASSIGNMENT], local_gradebook=False)
     with open(os.path.join(root, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
         fh.write("\nc.SandboxPolicy.cell_timeout = 10\nc.SandboxPolicy.submission_timeout = 90\n")
     release_dir = os.path.join(root, "release", ASSIGNMENT)

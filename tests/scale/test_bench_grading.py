@@ -7,6 +7,8 @@ import pytest
 
 from grader.harness import bench_grading as bench
 
+from ..conftest import SPATIAL
+
 pytestmark = pytest.mark.slow
 
 MIX = [bench.Kind("correct", "im2col"), bench.Kind("buggy", "outsize_true_division"), bench.Kind("blank", "release")]
@@ -15,7 +17,7 @@ MIX = [bench.Kind("correct", "im2col"), bench.Kind("buggy", "outsize_true_divisi
 def test_stock_vs_ours_one_worker(tmp_path):
     assert bench.sandbox_ready() == "", "the benchmark needs the sandbox (root and bubblewrap: make sysdeps)"
     keep = str(tmp_path / "bench")
-    result = bench.run_benchmark(n=3, mix=MIX, variants=("stock", "ours-1"), isolation=False, keep=keep)
+    result = bench.run_benchmark(SPATIAL, n=3, mix=MIX, variants=("stock", "ours-1"), isolation=False, keep=keep)
     students = [s.student for s in result.plan]
     assert len(set(students)) == 3 and {s.kind.kind for s in result.plan} == {"correct", "buggy", "blank"}
     correct = next(s.student for s in result.plan if s.kind.kind == "correct")

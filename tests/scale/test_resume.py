@@ -58,7 +58,7 @@ def _cli(root):
 def resumed(tmp_path_factory):
     """A batch killed inside nbgrader autograde, then resumed: (root, facts about the kill and the resume)."""
     root = small_course(str(tmp_path_factory.mktemp("resume") / "course"), STUDENTS)
-    for package in ("grader", "tinytorch_ref"):
+    for package in ("grader", "gradekit", "assignments", "tinytorch_ref"):
         shutil.copytree(os.path.join(REPO, package), os.path.join(root, package),
                         ignore=shutil.ignore_patterns("__pycache__"))
     facts = {}

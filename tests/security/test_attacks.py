@@ -16,7 +16,7 @@ import pytest
 from grader.engine import batch, course
 from grader.harness import attack_suite
 
-from ..conftest import ASSIGNMENT, ATTACKS
+from ..conftest import ASSIGNMENT, ATTACKS, SPATIAL
 
 pytestmark = pytest.mark.slow
 TAMPERING = [a.name for a in ATTACKS.CATALOG if a.expect == "at_most_blank"]
@@ -28,7 +28,7 @@ UNGRADABLE = [a.name for a in ATTACKS.CATALOG if a.expect == "failed"]
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("attacks") / "course")
-    return attack_suite.run_suite(root=root, workers=2, progress=False, log=lambda *a: None)
+    return attack_suite.run_suite(SPATIAL, root=root, workers=2, progress=False, log=lambda *a: None)
 
 
 def result(suite, name):
@@ -96,7 +96,7 @@ def test_tampering_scores_no_more_than_the_blank_release(suite, name):
 def test_a_correct_solution_survives_the_disturbance_with_full_marks(suite, name):
     r = result(suite, name)
     assert r.total == suite.max_total, (r.lost, r.reasons)
-    declared = ATTACKS.MUTANTS[name].reasons
+    declared = ATTACKS.BY_NAME[name].reasons
     for reason in declared:  # the limit that was hit is on the record
         assert reason in r.reasons, r.reasons
     # a disturbance that hits no limit leaves no incident either
@@ -107,7 +107,7 @@ def test_a_correct_solution_survives_the_disturbance_with_full_marks(suite, name
 @pytest.mark.parametrize("name", CONFINED)
 def test_damage_costs_only_the_affected_cells(suite, name):
     r = result(suite, name)
-    declared = ATTACKS.MUTANTS[name].expect.split(":", 1)[1].split(",")
+    declared = ATTACKS.BY_NAME[name].expect.split(":", 1)[1].split(",")
     assert sorted(r.lost) == sorted(declared)
     assert r.ok, r.problems
 

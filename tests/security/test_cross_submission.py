@@ -17,8 +17,9 @@ import pytest
 
 from grader.engine import batch, course
 from grader.harness import attack_suite, mutation
+from grader.harness.scratch import scratch_course
 
-from ..conftest import ASSIGNMENT, ATTACKS
+from ..conftest import ASSIGNMENT, ATTACKS, SPATIAL
 
 pytestmark = pytest.mark.slow
 UID = 61900   # outside the default slots (61000 + 0..63), so graders running alongside never use it
@@ -43,15 +44,15 @@ def grade_one(root: str, name: str) -> tuple[batch.Outcome, dict]:
     """Write the attack's submission, grade the batch (earlier students are unchanged and skipped)."""
     release_dir = os.path.join(root, "release", ASSIGNMENT)
     release_nb = nbformat.read(os.path.join(release_dir, f"{ASSIGNMENT}.ipynb"), as_version=4)
-    student = ATTACKS.build(ATTACKS.MUTANTS[name], root, release_nb, mutation.source_notebook(root), release_dir)
+    student = ATTACKS.build(ATTACKS.BY_NAME[name], root, release_nb, mutation.source_notebook(SPATIAL), release_dir)
     outcomes = {o.student: o for o in batch.grade_batch(ASSIGNMENT, root, workers=1, progress=False,
                                                         log=lambda *a: None)}
-    return outcomes[student], attack_suite.probe_outputs(root, student)
+    return outcomes[student], attack_suite.probe_outputs(root, ASSIGNMENT, student)
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = mutation.make_scratch_course(str(tmp_path_factory.mktemp("cross") / "course"))
+    root = scratch_course(str(tmp_path_factory.mktemp("cross") / "course"), [ASSIGNMENT], release=True)
     with open(os.path.join(root, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
         fh.write("".join(f"c.SandboxPolicy.{k} = {v!r}\n" for k, v in CONFIG.items()))
         fh.write(f"c.SandboxPolicy.slot_dir = {os.path.join(root, 'slots')!r}\n")

@@ -8,9 +8,8 @@ import os
 import nbformat
 import pytest
 from nbgrader import utils
-from traitlets.config import Config
 
-from grader.engine import batch
+from grader.engine import batch, course
 from grader.engine.nbgrader_ext.execute import TrustedExecute
 from grader.harness import samples as sample_cells
 
@@ -34,7 +33,7 @@ print("PIL-AFTER-BYPASS:", "PIL.Image" in sys.modules)
 
 
 def grade(nb, action: str):
-    config = Config()
+    config = course.load_config(REPO)   # the course's library lists and hidden packages
     config.LibraryPolicy.action = action
     files = batch.kernel_files(RELEASE, RELEASE, [])
     return TrustedExecute(config=config).run_notebook(

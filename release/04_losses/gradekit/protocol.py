@@ -53,10 +53,11 @@ __all__ = ["Ref", "ProtocolError", "encode", "decode", "loads", "read_arrays", "
 
 NUMERIC_KINDS = "biuf"
 # --------------------------------------------------------------------- limits of one message (either direction)
-# Requests and answers are small: the largest array a check reads is Conv2d(64, 128, 3).weight
-# (73,728 values), the largest the grader sends is an upstream gradient shaped like a forward
-# output, and one message carries one array.  MAX_ELEMENTS (student.py) allows more than ten times
-# that; the byte budgets below follow from it, so a legitimate answer is far inside every limit.
+# Requests and answers are small: the arrays checks read are layer parameters and activations of
+# test-sized inputs (under 100,000 values in the course's assignments), the largest the grader sends
+# is an upstream gradient shaped like a forward output, and one message carries one array.
+# MAX_ELEMENTS (student.py) allows more than ten times that; the byte budgets below follow from it,
+# so a legitimate answer is far inside every limit.
 MAX_ARRAYS = 8                           # arrays in one message (np.savez writes one member per array)
 MAX_ARRAY_BYTES = 8 * MAX_ELEMENTS       # data of all arrays of a message: MAX_ELEMENTS float64 values
 MAX_NPY_HEADER = 1024                    # one .npy header (a numeric array's is 128 bytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradekit.checking import CheckFailure, Registry, answer_array, expect_close
+
 from .drivers import describe_array, loss_forward, loss_forward_backward, normalise
 
 REGISTRY = Registry()

@@ -104,7 +104,7 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return self.transpose()
 
     def numpy(self) -> np.ndarray:
@@ -124,7 +124,7 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         return Tensor(self.data)
 
     def backward(self, grad=None) -> None:

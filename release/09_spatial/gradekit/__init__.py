@@ -4,8 +4,8 @@ It ships with every release, next to the notebook, beside the assignment's own
 checks package, and needs only numpy.  An assignment's checks package makes its
 ``run`` with :func:`runner`; in a notebook test cell::
 
-    from spatial_checks import run
-    run("test_conv2d_forward")
+    from spatial_checks import run      # the assignment's checks package
+    run("test_conv2d_forward")          # the graded cell's check group
 
 runs that cell's visible checks on the classes and functions defined in the
 notebook and prints what passed; a failure raises ``CheckFailure`` with a
@@ -18,7 +18,7 @@ trusted grader reads their ``run(...)`` calls and runs the checks itself
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from .checking import CheckFailure
 from .student import LocalStudent

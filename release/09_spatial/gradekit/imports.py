@@ -42,7 +42,7 @@ GUARD_OP = "forbidden_imports"      # the agent operation that hands the attempt
 MACHINERY = ("importlib", "pkgutil", "pydoc", "runpy", "zipimport")  # import a name their caller chose
 MAX_ATTEMPTS = 100                  # remembered between two reads; later ones are dropped
 
-_guard: "ImportGuard | None" = None
+_guard: ImportGuard | None = None
 
 
 def _inside(name: str, package: str) -> bool:
@@ -73,7 +73,7 @@ def _where(frame) -> str:
 class _Finder:
     """The guard's entry in ``sys.meta_path``: checks every first import, finds nothing itself."""
 
-    def __init__(self, guard: "ImportGuard"):
+    def __init__(self, guard: ImportGuard):
         self.guard = guard
 
     def find_spec(self, fullname, path=None, target=None):
@@ -218,7 +218,7 @@ class ImportGuard:
                 self.check(absolute, sys._getframe(1))
         return self._original_import_module(name, package)
 
-    def install(self) -> "ImportGuard":
+    def install(self) -> ImportGuard:
         sys.meta_path.insert(0, self._finder)
         builtins.__import__ = self._import
         importlib.import_module = self._import_module

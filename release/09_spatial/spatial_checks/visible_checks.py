@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradekit.checking import Registry, answer_array, expect, expect_close, expect_equal, expect_shape
+
 from .drivers import build, forward, forward_backward, load_params, param_grads
 
 REGISTRY = Registry()
