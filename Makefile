@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# uv resolves torch from the local CPU wheel folder when one is configured (never a CUDA download);
+# uv resolves torch from the local CPU wheel folder when one is configured (never a CUDA download).
+# Bytecode is compiled at install time: sandboxed kernels see the environment read-only and could
+# never cache it, so every kernel would compile numpy, matplotlib and ipykernel again.
 # without one, pip (which honours pip.conf) installs the pinned CPU torch first and uv keeps it.
 FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),)
 TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
@@ -24,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(UV_PIN)
 	$(if $(FIND_LINKS),,$(VENV)/bin/pip install -q --disable-pip-version-check "$(TORCH_PIN)")
-	$(VENV)/bin/uv pip install -q --python $(PY) $(FIND_LINKS) -e ".[test,oracle]"
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) $(FIND_LINKS) -e ".[test,oracle]"
 	touch $@
 
 ## setup       Python environment in .venv (numpy, nbgrader, JupyterLab, test tools)

@@ -19,12 +19,9 @@ What is measured (float32, forward + backward, upstream gradient fixed and rando
   it; with more threads the verdict uses wall clock;
 * the minor page faults per call of each side (median): a fault is the
   kernel handing a fresh zeroed page to an allocation glibc's malloc served
-  with ``mmap``.  They depend on what ran before in the process.  Measured
-  with this module's conv2 case run on its own: torch took 2000-3000 faults
-  per call, and was 3-5 ms faster with none (``MALLOC_MMAP_THRESHOLD_`` and
-  ``MALLOC_TRIM_THRESHOLD_`` raised); ``fast`` took about 1000 and its time
-  did not change.  In this script conv1 runs first, and conv2 then sees no
-  faults on either side;
+  with ``mmap``.  They depend on what ran before in the process, so the
+  cases run in a fixed order (conv1 first) and the counts are printed next
+  to the times;
 * ``naive`` against ``fast`` on the same shapes, both at the same batch
   (default 64, as above; ``naive`` then takes about a minute in all, so it
   runs once, ``fast`` best of ``R``).

@@ -28,8 +28,7 @@ What it does:
 
 numpy's BLAS runs on one thread while training (threadpoolctl, a dependency of
 scikit-learn): the matrices of this small network are too small for a second
-thread to pay off, and on a busy machine a second thread made epochs several
-times slower.
+thread to pay off, and on a busy machine a second thread slows epochs down.
 
 ``--budget-seconds`` stops training after the batch during which the budget
 ran out (the last epoch is then partial), evaluates, and reports as usual.

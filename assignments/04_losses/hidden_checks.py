@@ -153,7 +153,7 @@ register_normalise("log_softmax")
 
 
 # ------------------------------------------------------------------------ MSE
-LOSS_SHAPES = [(1,), (7,), (4, 3), (2, 3, 4), (5, 1), (1, 6)]
+LOSS_SHAPES = [(1,), (7,), (4, 3), (2, 3, 4), (5, 1), (1, 6), (2, 1, 3, 2)]   # any rank: 1-D to 4-D
 REDUCTIONS = [{}, {"reduction": "mean"}, {"reduction": "sum"}]   # {}: the default, mean
 
 
@@ -196,7 +196,7 @@ def mse_case(s, rng, shape, kwargs, scale, upstream=None):
     })
 
 
-@check("test_mse_forward", "MSELoss over shapes (1-D to 3-D) and reductions")
+@check("test_mse_forward", "MSELoss over shapes (1-D to 4-D) and reductions")
 def mse_forward_grid(s):
     for shape in LOSS_SHAPES:
         for kwargs in REDUCTIONS:

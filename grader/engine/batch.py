@@ -242,8 +242,8 @@ def default_workers() -> int:
     """Parallel executions by default: one per core, plus one.
 
     A sandboxed kernel is often idle (starting up, waiting on the grader's calls, or in student
-    code that sleeps until its time limit), so one extra worker keeps every core busy (measured
-    with ``python -m grader bench``).  Time limits are wall-clock: a CPU-bound kernel still gets
+    code that sleeps until its time limit), so one extra worker keeps every core busy
+    (``python -m grader bench`` compares worker counts).  Time limits are wall-clock: a CPU-bound kernel still gets
     at least cores/(cores+1) of a core, and the limits are far above what correct work needs.
     """
     return (os.cpu_count() or 1) + 1

@@ -4,8 +4,10 @@ The kill matrix runs in process (grader.harness.mutation.evaluate_all_in_process
 setup cell and a sample's solution cells are executed into a namespace, and at each graded cell
 the visible and hidden checks it names run through a LocalStudent.  Every correct style must get
 full marks; every mutant of assignments/04_losses/samples/mutants.py must lose points on exactly
-the cells it declares (an equivalent one on none).  The slow tests execute the notebook, build a
-release and grade a representative subset through the real, sandboxed pipeline.
+the cells it declares (an equivalent one on none).  The hidden checks hit every cell of the
+coverage model (assignments/04_losses/hidden_coverage.py), whose cells classify a recorded call by
+its arguments and shapes.  The slow tests execute the notebook, build a release and grade a
+representative subset through the real, sandboxed pipeline.
 """
 from __future__ import annotations
 
@@ -15,14 +17,16 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 
 import jupytext
 import nbformat
+import numpy as np
 import pytest
 from nbgrader import utils
 
 from grader.engine.assignment import KERNEL_PACKAGE, load
-from grader.harness import mutation
+from grader.harness import coverage, mutation
 from grader.harness import samples as sample_cells
 
 from ..conftest import REPO
@@ -30,6 +34,7 @@ from ..conftest import REPO
 LOSSES = load(REPO, "04_losses")
 MUTANTS = LOSSES.module("samples.mutants")
 CATALOG = MUTANTS.CATALOG
+COVERAGE_MODEL = LOSSES.module("hidden_coverage")
 
 GRADED = ["test_softmax", "test_log_softmax", "test_mse_forward", "test_mse_backward", "test_cross_entropy_forward",
           "test_cross_entropy_backward", "test_bce_forward", "test_bce_backward"]
@@ -271,6 +276,67 @@ def test_a_blank_notebook_fails_every_cell_on_its_stubs():
     for cell in GRADED:
         visible = [r for hidden, r in results[cell] if not hidden]
         assert visible and all("raised NotImplementedError" in r.message for r in visible), cell
+
+
+# ------------------------------------------------------------------ the coverage model
+def regimes_hit(api: str, call: coverage.Call) -> set[tuple[str, str]]:
+    """(aspect, value) of every cell of ``api`` in the coverage model that ``call`` hits."""
+    return {(c.aspect, c.value) for c in COVERAGE_MODEL.model() if c.api == api and c.hit(call)}
+
+
+def test_the_softmax_regimes_read_the_input_values_along_the_axis():
+    # rows thousands apart: along the last axis one slice overflows unshifted and one underflows to 0 / 0;
+    # along axis 0 the columns' maxima are 1 apart, and none is below -1000
+    x = np.array([[1500.0, 1501.0], [-2000.0, -1999.0], [0.0, 1.0]])
+    call = coverage.Call("c", "softmax", "call", {"x": x}, {"x": x, "axis": -1})
+    assert regimes_hit("softmax", call) == {
+        ("arg x", "2-D"), ("arg axis", "default (-1)"),
+        ("stability", "a slice with maximum >= 1000 (exp overflows unshifted)"),
+        ("stability", "a slice entirely <= -1000 (exp underflows to 0 / 0)"),
+        ("stability", "slices >= 1000 apart, default axis")}
+    call = coverage.Call("c", "softmax", "call", {"x": x, "axis": 0}, {"x": x, "axis": 0})
+    assert regimes_hit("softmax", call) == {
+        ("arg x", "2-D"), ("arg axis", "0"), ("stability", "a slice with maximum >= 1000 (exp overflows unshifted)")}
+    y = np.zeros((2, 1, 3))
+    call = coverage.Call("c", "log_softmax", "call", {"x": y, "axis": -2}, {"x": y, "axis": -2})
+    assert regimes_hit("log_softmax", call) == {
+        ("arg x", "3-D"), ("arg axis", "negative, not -1"), ("arg axis", "a middle one (neither first nor last)"),
+        ("regime", "axis of length 1")}
+
+
+def test_the_loss_regimes_read_the_reduction_and_the_first_input_shape():
+    call = coverage.Call("c", "MSELoss", "backward", {}, {"reduction": "mean"}, (2, 1, 3, 2))
+    assert regimes_hit("MSELoss", call) == {
+        ("backward", "reduction default"), ("backward", "4-D"),
+        ("backward", "mean, first axis shorter than the element count")}
+    call = coverage.Call("c", "BCEWithLogitsLoss", "forward", {"reduction": "sum"}, {"reduction": "sum"}, (1,))
+    assert regimes_hit("BCEWithLogitsLoss", call) == {
+        ("forward", "reduction 'sum'"), ("forward", "one element"), ("forward", "1-D")}
+
+
+def test_the_cross_entropy_regimes_read_the_targets_against_the_logits_shape():
+    y = np.array([2, 0, 1])
+    call = coverage.Call("c", "SoftmaxCrossEntropy", "forward", {"targets": y}, {"targets": y}, (3, 3))
+    assert regimes_hit("SoftmaxCrossEntropy", call) == {
+        ("forward", "every class the target once"), ("forward", "class 0 a target"),
+        ("forward", "the last class a target")}
+    y = np.array([2, 2, 0])
+    call = coverage.Call("c", "SoftmaxCrossEntropy", "backward", {"targets": y}, {"targets": y}, (3, 4))
+    assert regimes_hit("SoftmaxCrossEntropy", call) == {
+        ("backward", "fewer rows than classes"), ("backward", "rows with different targets"),
+        ("backward", "a target repeated")}
+
+
+def test_the_hidden_checks_hit_every_cell_of_the_coverage_model_and_every_parameter_is_modelled():
+    result, unmodelled = coverage.run(LOSSES)
+    print(coverage.table(result))
+    assert unmodelled == {}
+    assert [(c.api, c.aspect, c.value) for c in result.gaps] == []
+    assert COVERAGE_MODEL.GRADED_APIS == ["softmax", "log_softmax", "MSELoss", "SoftmaxCrossEntropy",
+                                          "BCEWithLogitsLoss"]
+    assert Counter(c.api for c in result.cells) == {"softmax": 18, "log_softmax": 18, "MSELoss": 22,
+                                                    "SoftmaxCrossEntropy": 18, "BCEWithLogitsLoss": 22}
+    assert len(result.cells) == 98
 
 
 # ------------------------------------------------------------------ end to end

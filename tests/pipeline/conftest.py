@@ -14,7 +14,7 @@ from ..conftest import ASSIGNMENT, make_course_copy
 def demo_course(tmp_path_factory):
     """`make demo` (grader.tools.demo.run_demo) on a copy of the course: (root, students, outcomes, score table)."""
     root = make_course_copy(str(tmp_path_factory.mktemp("demo") / "course"))
-    tables = demo.run_demo(root, workers=2, progress=False)
+    tables = demo.run_demo(root, workers=3, progress=False)
     return (root, course.submitted_students(ASSIGNMENT, root),
             {o.student: o for o in batch.all_outcomes(ASSIGNMENT, root)}, tables[ASSIGNMENT])
 

@@ -167,7 +167,7 @@ class _LostWorkers:
 
     peak_worker_kib = 0
 
-    def __init__(self, workers, scheduler=None, deadline=None):
+    def __init__(self, workers, scheduler=None, deadline=None, assignment=None):
         self.jobs = []
 
     def __enter__(self):

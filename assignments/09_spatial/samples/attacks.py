@@ -582,7 +582,7 @@ def _notebook_link(target):
 
 link_to_source = _notebook_link(lambda dest: os.path.join(_course_root(dest), "source", "09_spatial",
                                                           "09_spatial.ipynb"))
-link_to_classmate = _notebook_link(lambda dest: os.path.join("..", "..", "good_loops", "09_spatial",
+link_to_classmate = _notebook_link(lambda dest: os.path.join("..", "..", "good_im2col", "09_spatial",
                                                              "09_spatial.ipynb"))
 link_to_gradebook = _notebook_link(lambda dest: os.path.join(_course_root(dest), "gradebook.db"))
 link_to_passwd = _notebook_link(lambda dest: "/etc/passwd")
@@ -591,7 +591,7 @@ link_to_passwd = _notebook_link(lambda dest: "/etc/passwd")
 def student_folder_link(dest, nb):
     student_dir = os.path.dirname(dest)
     shutil.rmtree(student_dir)
-    os.symlink("good_loops", student_dir)
+    os.symlink("good_im2col", student_dir)
 
 
 def extra_file_link(dest, nb):
@@ -859,7 +859,7 @@ CATALOG: list[Attack] = [
            "test_simplecnn_training", base="im2col", edit=scipy_solution, reasons=("forbidden_library",)),
     Attack("obfuscated_scipy_import", "Conv2d on scipy.signal, imported by a name spelled backwards",
            "lose:test_conv2d_forward,test_conv2d_backward,test_simplecnn_structure,test_simplecnn_forward,"
-           "test_simplecnn_training", base="im2col", edit=obfuscated_scipy_conv, reasons=("forbidden_library",)),
+           "test_simplecnn_training", base="loops", edit=obfuscated_scipy_conv, reasons=("forbidden_library",)),
     Attack("from_scipy_import_ndimage", "MaxPool2d on scipy.ndimage.maximum_filter (from scipy import ndimage)",
            "lose:test_maxpool2d_forward,test_maxpool2d_backward,test_simplecnn_structure,test_simplecnn_forward,"
            "test_simplecnn_training", base="im2col", edit=ndimage_maxpool, reasons=("forbidden_library",)),
@@ -904,7 +904,7 @@ CATALOG: list[Attack] = [
 BY_NAME = {a.name: a for a in CATALOG}
 
 # good submissions graded in the same batch as the attacks: student -> (style or mutant, kind)
-GOOD = {"good_loops": ("loops", "style"), "good_im2col": ("im2col", "style"), "good_einsum": ("einsum", "style"),
+GOOD = {"good_im2col": ("im2col", "style"), "good_einsum": ("einsum", "style"),
         "good_buggy_flipped_kernel": ("flipped_kernel", "mutant"), "good_blank": ("release", "blank")}
 GOOD_BLANK = "good_blank"
 
