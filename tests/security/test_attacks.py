@@ -172,7 +172,7 @@ def test_every_submission_has_a_row_or_a_failure_record(suite):
     assert set(outcomes) == set(suite.results) == set(rows)
     assert {o.status for o in outcomes.values()} <= {"graded", "graded_with_incidents", "failed"}
     assert sorted(s for s, o in outcomes.items() if o.status == "failed") == sorted(f"attack_{n}" for n in UNGRADABLE)
-    assert suite.summary.startswith("52 graded (")
+    assert suite.summary.startswith("51 graded (")
     assert ", 17 failed, 0 skipped" in suite.summary
 
 
