@@ -55,11 +55,10 @@ demo: setup sysdeps-sandbox
 	$(PY) -m grader demo $(ONLY)
 
 ## test        set up; lint; the answer-handling tests under the lowest numpy; coverage; the test suite
-##             (everything but the `long` tests: see test-long) in two processes (pytest-xdist; a test
-##             file's tests stay in one process)
+##             (everything but the `long` tests: see test-long)
 test: setup sysdeps lint test-numpy-min
 	$(PY) -m grader coverage
-	$(PY) -m pytest -q -m "not long" -n 2 --dist loadgroup --durations=20
+	$(PY) -m pytest -q -m "not long" --durations=20
 
 ## test-long   the long runs outside `make test`: the full training run and its accuracy bar
 test-long: setup

@@ -42,19 +42,3 @@ def repo() -> str:
 def course_copy(tmp_path) -> str:
     return make_course_copy(str(tmp_path / "course"))
 
-
-# Files whose tests share a session-wide fixture: under pytest-xdist they run in one process, so the
-# fixture is built once (the graded demo course; the in-process kill matrix).
-SHARED_FIXTURE_GROUPS = {
-    "tests/pipeline/test_grading.py": "demo_course", "tests/pipeline/test_report.py": "demo_course",
-    "tests/grading/test_mutants_fast.py": "spatial_matrix", "tests/grading/test_mutants_pipeline.py": "spatial_matrix",
-}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Group tests for ``pytest -n N --dist loadgroup`` (``make test``): all the tests of a file run in one
-    worker process, so module-scoped fixtures (a graded scratch course, a server) are built once."""
-    for item in items:
-        path = os.path.relpath(str(item.path), REPO)
-        item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_GROUPS.get(path, path)))

@@ -14,8 +14,8 @@ submission with a reason, before anything of it is read.  The walk is bounded
 
 * the expected ``<assignment>.ipynb`` is used when present; otherwise a single
   other notebook (a renamed file, "hw1 (1).ipynb") is graded in its place;
-* a notebook must be UTF-8 JSON that nbformat can read (old nbformat versions
-  are converted), inside the bounds of :class:`Preflight` (cells, source, outputs,
+* a notebook must be UTF-8 JSON in nbformat 4 (the format nbgrader releases),
+  inside the bounds of :class:`Preflight` (cells, source, outputs,
   attachments, metadata, nesting); empty, binary, oversized, invalid or
   over-bound notebooks fail with a reason, before nbgrader touches them;
 * other files are carried along up to a size budget (nbgrader then overwrites
