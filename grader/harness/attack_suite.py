@@ -45,6 +45,8 @@ from .mutation import catalog, source_notebook
 from .scratch import scratch_course
 
 LIMITS = {"cell_timeout": 10, "check_timeout": 10, "submission_timeout": 120}
+# incidents of submissions that run until a limit stops them
+RUNAWAY_REASONS = {"timeout", "check_timeout", "unresponsive", "out_of_memory", "process_limit"}
 PROBE = re.compile(r"^(SECRETS|NETWORK|LEAVE|LOOK)-PROBE (\{.*\})$", re.M)
 SECRET_SEEN = ("READ", "LISTED", "IMPORTED")
 # what the leave_state probe must report: channels closed at the root refuse the plant with these errors
@@ -271,8 +273,13 @@ def run_suite(assignment: Assignment, names: list[str] | None = None, workers: i
             log(line)
 
         log(f"scratch course: {scratch}; grading {len(students)} attacks and {len(good)} good submissions")
-        outcomes = {o.student: o for o in batch.grade_batch(name_, scratch, workers=workers, progress=progress,
-                                                            log=note)}
+        # the runaways first: they run to a time or resource limit, and at the end they would leave the
+        # other workers idle while they wait
+        everyone = course.submitted_students(name_, scratch)
+        runaway = {s for s, n in students.items() if set(attacks.BY_NAME[n].reasons) & RUNAWAY_REASONS}
+        order = [s for s in everyone if s in runaway] + [s for s in everyone if s not in runaway]
+        outcomes = {o.student: o for o in batch.grade_batch(name_, scratch, students=order, workers=workers,
+                                                            progress=progress, log=note)}
         scores = course.cell_scores(name_, scratch)
         maxima = course.autograded_maxima(name_, scratch)
         max_total = sum(maxima.values())

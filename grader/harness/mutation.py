@@ -393,9 +393,10 @@ def _cell_reports(root: str, assignment: str, student: str) -> tuple[dict[str, s
 
 def run_pipeline(assignment: Assignment, mutants: list[str] | None = None, styles: list[str] | None = None,
                  workers: int | None = None, root: str | None = None, keep: bool = False, progress: bool = True,
-                 log=print) -> PipelineReport:
+                 log=print, timed: bool = True) -> PipelineReport:
     """Grade the given mutants and styles (default: all) of ``assignment`` in a scratch course with the real
-    pipeline (``root``: build the scratch course there)."""
+    pipeline (``root``: build the scratch course there).  With ``timed``, the assignment's timed style is
+    autograded alone first and its wall time reported; otherwise it is graded with the others."""
     from ..engine import batch
 
     known = catalog(assignment)
@@ -412,7 +413,7 @@ def run_pipeline(assignment: Assignment, mutants: list[str] | None = None, style
         written = write_samples(load_assignment(scratch, name_), mutants, styles)
         outcomes = {}
         slow_style, bar = timed_style(assignment)
-        loops = student_id("alternative", slow_style) if slow_style else None
+        loops = student_id("alternative", slow_style) if slow_style and timed else None
         attempts, load = [], None
         if loops in written:
             # Graded alone, so our own parallel jobs do not slow it down. The machine may be busy with
