@@ -183,14 +183,14 @@ def table(coverage: Coverage, width: int = 60) -> str:
 
 def reference_namespace(assignment) -> dict:
     """The notebook's setup cell and the reference solution's cells, executed into a plain namespace."""
-    from .mutation import SETUP_CELLS, _declared, notebook_plan, source_notebook, use_shipped_packages
+    from .mutation import notebook_plan, setup_cells, source_notebook, use_shipped_packages
     from .samples import solution_cells
 
     use_shipped_packages(assignment)
     source_nb = source_notebook(assignment)
     solution = solution_cells(source_nb)
     namespace: dict = {"__name__": "__main__"}
-    for kind, grade_id, payload in notebook_plan(source_nb, tuple(_declared(assignment, "SETUP_CELLS", SETUP_CELLS))):
+    for kind, grade_id, payload in notebook_plan(source_nb, setup_cells(assignment)):
         code = payload if kind == "setup" else solution.get(grade_id) if kind == "solution" else None
         if code is not None:
             exec(compile(code, f"<cell {grade_id}>", "exec"), namespace)  # noqa: S102 - the instructor's solution

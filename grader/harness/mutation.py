@@ -65,6 +65,11 @@ def _declared(assignment: Assignment, what: str, default):
         else default
 
 
+def setup_cells(assignment: Assignment) -> tuple[str, ...]:
+    """The grade ids of the locked cells the checks need (``SETUP_CELLS`` in its mutants module)."""
+    return tuple(_declared(assignment, "SETUP_CELLS", SETUP_CELLS))
+
+
 def timed_style(assignment: Assignment) -> tuple[str | None, float]:
     """The style whose autograde is timed alone, and its bar in seconds (``TIMED_STYLE``, ``TIMED_SECONDS_BAR``)."""
     return _declared(assignment, "TIMED_STYLE", None), float(_declared(assignment, "TIMED_SECONDS_BAR", 0.0))
@@ -193,7 +198,7 @@ def evaluate_in_process(assignment: Assignment, sample: dict[str, str], source_n
     """
     use_shipped_packages(assignment)
     source_nb = source_nb if source_nb is not None else source_notebook(assignment)
-    setup = tuple(_declared(assignment, "SETUP_CELLS", SETUP_CELLS))
+    setup = setup_cells(assignment)
     namespace: dict = {"__name__": "__main__"}
     student = LocalStudent(namespace)
     results: dict[str, list] = {}
@@ -307,6 +312,20 @@ def representative_mutants(outcomes: list[InProcessOutcome], mutants: dict[str, 
             if candidates and not any(n in chosen for n in candidates):
                 chosen.add(candidates[0])
     return sorted(chosen, key=order.__getitem__)
+
+
+def disagreements(report: PipelineReport, outcomes: dict) -> dict[str, tuple]:
+    """Mutants whose pipeline verdict differs from the in-process one: name -> (pipeline, in process,
+    the pipeline's failure messages).  ``outcomes``: (kind, name) -> InProcessOutcome.  A verdict is the
+    grading status, the cells that lost points and the cells where a visible check failed."""
+    differ = {}
+    for v in report.verdicts:
+        expected = outcomes["mutant", v.mutant.name]
+        got = (v.status, set(v.lost), set(v.visible_lost or ()))
+        want = ("graded", set(expected.lost), set(expected.visible_lost))
+        if got != want:
+            differ[v.mutant.name] = (got, want, report.failures.get(student_id("mutant", v.mutant.name)))
+    return differ
 
 
 def run_in_process(assignment: Assignment, mutants: list[str] | None = None, styles: list[str] | None = None,

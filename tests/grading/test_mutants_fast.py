@@ -134,3 +134,20 @@ def test_a_correct_style_and_its_mutant_differ_only_in_the_mutated_cell():
     for m in CATALOG:
         base, mutated = sample_cells.read_style(STYLES, m.style, nb), m.cells(nb)
         assert [c for c in base if base[c] != mutated[c]] == [m.cell], m.name
+
+
+def test_disagreements_name_each_mutant_whose_pipeline_verdict_differs():
+    m = Mutant("m", "loops", "flatten", "a", "b", ("test_flatten",), styles_dir=STYLES)
+    n = Mutant("n", "loops", "flatten", "a", "b", ("test_flatten",), styles_dir=STYLES)
+    in_process = {("mutant", "m"): mutation.InProcessOutcome("mutant", "m", ("test_flatten",), (), (), {}, 0.1),
+                  ("mutant", "n"): mutation.InProcessOutcome("mutant", "n", ("test_flatten",), ("test_flatten",),
+                                                             (), {}, 0.1)}
+    report = mutation.PipelineReport("/x", [mutation.Verdict(m, ("test_flatten",), "graded", ()),
+                                            mutation.Verdict(n, ("test_flatten",), "graded", ())],
+                                     [], None, 1.0, {}, {"mut_n": {"test_flatten": "why"}})
+    # n's visible check failed in process but not in the notebook: a disagreement, with its messages
+    assert mutation.disagreements(report, in_process) == {
+        "n": (("graded", {"test_flatten"}, set()), ("graded", {"test_flatten"}, {"test_flatten"}),
+              {"test_flatten": "why"})}
+    failed = mutation.PipelineReport("/x", [mutation.Verdict(m, ("test_flatten",), "failed", ())], [], None, 1.0, {})
+    assert list(mutation.disagreements(failed, in_process)) == ["m"]
