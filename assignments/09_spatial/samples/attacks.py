@@ -206,7 +206,10 @@ for t in threading.enumerate():
 INFINITE_LOOP = "while True:\n    pass\n"
 IGNORE_INTERRUPT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
 SLEEP_FOREVER = "import time\ntime.sleep(10_000)\n"
-MEMORY_BOMB = "hoard = []\nwhile True:\n    hoard.append(bytearray(64 * 1024 * 1024))\n"
+# Address space grows by 256 MiB a step without touching the pages (numpy.empty), so the sandbox's
+# address-space limit stops it within a second however busy the machine is (zero-filled pages would
+# take longer than the cell's time limit on a loaded machine, and the cell would end as a timeout).
+MEMORY_BOMB = "import numpy as np\nhoard = []\nwhile True:\n    hoard.append(np.empty(256 * 1024 * 1024, np.uint8))\n"
 FORK_BOMB = "import os\nwhile True:\n    os.fork()\n"
 OUTPUT_FLOOD = "for i in range(10_000_000):\n    print('spam ' * 20)\n"
 DISK_BOMB = """\
