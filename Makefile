@@ -17,7 +17,7 @@ STUDENTS ?=
 A ?=
 ONLY = $(if $(A),-a $(A),)
 
-.PHONY: help setup sysdeps sysdeps-sandbox apt-install demo test test-fast test-long test-numpy-min lint coverage release grade feedback export report lab new train bench mutants attacks bench-grading clean
+.PHONY: shared-access hub hub-clean hub-proxy help setup sysdeps sysdeps-sandbox apt-install demo test test-fast test-long test-numpy-min lint coverage release grade feedback export report lab new train bench mutants attacks bench-grading clean
 
 help:
 	@sed -n 's/^## //p' Makefile
@@ -56,13 +56,18 @@ demo: setup sysdeps-sandbox
 
 ## test        set up; lint; the answer-handling tests under the lowest numpy; coverage; the test suite
 ##             (everything but the `long` tests: see test-long)
-test: setup sysdeps lint test-numpy-min
+test: setup sysdeps shared-access hub-proxy lint test-numpy-min
 	$(PY) -m grader coverage
 	$(PY) -m pytest -q -m "not long" --durations=20
 
 ## test-long   the long runs outside `make test`: the full training run and its accuracy bar
 test-long: setup
 	$(PY) -m pytest -q -m long
+
+## shared-access  let course users (hub accounts, an instructor grading without root) reach .venv and its
+##             Python: adds o+x to the directories above them that lack it (as root; lists them otherwise)
+shared-access: setup
+	$(PY) -m grader.tools.shared_access
 
 ## lint        ruff (configuration in pyproject.toml)
 lint: setup
@@ -111,6 +116,28 @@ report: setup
 ## lab         JupyterLab with the nbgrader extensions on 127.0.0.1 (prints the URL with its token)
 lab: setup
 	$(PY) -m grader lab
+
+# JupyterHub's proxy, from npm (pinned); the hub finds it through c.ConfigurableHTTPProxy.command
+CHP_VERSION := 5.3.0
+HUB_NODE := .hub/node
+
+$(HUB_NODE)/installed-$(CHP_VERSION):
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory apt-install PKGS="npm:npm"
+	npm install --prefix $(HUB_NODE) --save-exact --no-audit --no-fund --loglevel=error configurable-http-proxy@$(CHP_VERSION)
+	touch $@
+
+## hub-proxy   JupyterHub's proxy (npm configurable-http-proxy, pinned in CHP_VERSION) into .hub/node
+hub-proxy: $(HUB_NODE)/installed-$(CHP_VERSION)
+
+## hub         JupyterHub for the course on 127.0.0.1 (as root): creates tt-instructor, tt-alice, tt-bob, tt-carol
+##             (prints their passwords), nbgrader's exchange and the instructor's course copy; Ctrl-C stops it.
+##             HUB_INSTRUCTOR=name HUB_STUDENTS="name name": existing accounts instead; HUB_EXCHANGE=dir
+hub: setup shared-access hub-proxy
+	$(PY) -m grader hub
+
+## hub-clean   remove what `make hub` made: its accounts with their homes, the exchange, the hub's state
+hub-clean: setup
+	$(PY) -m grader hub --clean
 
 ## train       train a SimpleCNN with the reference stack on scikit-learn's digits
 train: setup

@@ -38,6 +38,17 @@ def repo() -> str:
     return REPO
 
 
+@pytest.fixture(scope="session")
+def grading_user():
+    """An ordinary Linux user who grades without root (tests/users.py); removed with whatever it left running."""
+    from .users import create_user, remove_user
+    user = create_user("tt-grader")
+    try:
+        yield user
+    finally:
+        remove_user(user)
+
+
 @pytest.fixture()
 def course_copy(tmp_path) -> str:
     return make_course_copy(str(tmp_path / "course"))

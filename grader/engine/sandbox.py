@@ -1,6 +1,6 @@
-"""Run a student's kernel in a sandbox: its own uid, no network, bounded resources.
+"""Run a student's kernel in a sandbox: no network, nothing of the host but its own files, bounded resources.
 
-Mechanisms (all standard on Debian; the process tree is started by root):
+Mechanisms (all standard on Debian).  Started by root:
 
 * bubblewrap: new network, PID, IPC and UTS namespaces; a read-only view of
   only the system libraries and the Python environment; ``/tmp`` is a small
@@ -19,6 +19,23 @@ Mechanisms (all standard on Debian; the process tree is started by root):
   with EPERM, so no sandbox leaves state in the uid's keyring for the next
   one that runs as that uid.
 
+Started by an ordinary user (an instructor on a shared server or a hub), bubblewrap
+also makes a new user namespace for each sandbox (unprivileged user namespaces),
+which replaces what root's per-slot uid provides:
+
+* RLIMIT_NPROC is counted per user namespace and uid, so the process limit caps
+  each sandbox's own processes, not the grader's or another sandbox's;
+* the sandbox's working directory is a size-limited tmpfs that bubblewrap mounts
+  inside the sandbox (the submission's files are copied in through descriptors),
+  since only root can mount one on the host;
+* the sandbox's root directory and ``/dev/shm`` are read-only to it, as they are
+  to a foreign uid under root;
+* its processes are found through their parent chain (they share the grader's uid).
+
+Only the I/O directory (the kernel's sockets, on the host) stays writable, bounded per
+file by RLIMIT_FSIZE; when user namespaces are disabled, bubblewrap cannot start and
+grading refuses with the sysctl to check.
+
 The kernel talks to the grader over Unix sockets (ZeroMQ ``ipc`` transport)
 in a directory shared with the sandbox, because a process in its own
 network namespace cannot reach the host's loopback.
@@ -26,7 +43,7 @@ network namespace cannot reach the host's loopback.
 When bubblewrap is missing, ``SandboxPolicy.mode = "bwrap"`` fails loudly.
 When the tmpfs cannot be mounted, grading goes on with a loud warning, and
 every record of that sandbox says ``disk unbounded``.
-``mode = "rlimits"`` (explicit opt-in) keeps the uid switch and rlimits but
+``mode = "rlimits"`` (explicit opt-in, root only) keeps the uid switch and rlimits but
 no namespaces; ``mode = "none"`` runs the kernel as a plain subprocess.  Each
 degraded mode is logged as a warning and recorded with every result.
 """
@@ -172,20 +189,31 @@ class Sandbox:
 
     def __init__(self, policy: SandboxPolicy, files: dict[str, bytes] | None = None):
         self.policy = policy
-        if policy.mode != "none" and os.geteuid() != 0:
+        self.rootless = policy.mode != "none" and os.geteuid() != 0
+        if self.rootless and policy.mode == "rlimits":
             raise SandboxUnavailable(
-                f"sandbox mode {policy.mode!r} needs root to switch to an unprivileged uid; "
-                "run grading as root or set c.SandboxPolicy.mode = 'none' (no isolation)")
+                "sandbox mode 'rlimits' needs root to switch to an unprivileged uid; run grading as root, "
+                "use mode 'bwrap' (user namespaces) or set c.SandboxPolicy.mode = 'none' (no isolation)")
         if policy.mode == "bwrap" and shutil.which("bwrap") is None:
             raise SandboxUnavailable(
                 "bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap) or "
                 "explicitly choose c.SandboxPolicy.mode = 'rlimits' (no namespaces) or 'none'")
+        if self.rootless:
+            problem = user_namespace_problem()
+            if problem:
+                raise SandboxUnavailable(
+                    "grading as an ordinary user needs unprivileged user namespaces, and bubblewrap could not "
+                    f"make one ({problem}); check `sysctl user.max_user_namespaces` (must be > 0), "
+                    "`sysctl kernel.unprivileged_userns_clone` (Debian: must be 1) and "
+                    "`sysctl kernel.apparmor_restrict_unprivileged_userns` (Ubuntu: must be 0), run grading as "
+                    "root, or explicitly choose c.SandboxPolicy.mode = 'none' (no isolation)")
         if policy.mode != "bwrap":
             log.warning("SANDBOX DEGRADED: grading with mode=%r; student code is %s", policy.mode,
                         "not isolated at all" if policy.mode == "none" else "limited but not namespaced")
         self.root = tempfile.mkdtemp(prefix="grader-sandbox-")
         os.chmod(self.root, 0o755)
         self.slot, self.disk_bounded = None, False
+        self.leader_pid: int | None = None   # the sandbox's outermost process (bwrap), set when a kernel starts
         self.inherit_fds: list[int] = []   # descriptors the next wrapped command reads (the seccomp filter)
         try:
             self._populate(files)
@@ -195,7 +223,10 @@ class Sandbox:
 
     def _populate(self, files: dict[str, bytes] | None) -> None:
         """The tmpfs, the scratch directory with ``files`` in it, the I/O directory and a uid, all owned by it."""
-        self.disk_bounded = self._mount_tmpfs() if self.policy.mode != "none" else False
+        if self.rootless:   # bubblewrap mounts the working directory's tmpfs (see wrap)
+            self.disk_bounded = self._inner_tmpfs_bounded()
+        else:
+            self.disk_bounded = self._mount_tmpfs() if self.policy.mode != "none" else False
         self.work = os.path.join(self.root, "work")
         self.io = os.path.join(self.root, "io")
         os.makedirs(self.work)
@@ -211,7 +242,7 @@ class Sandbox:
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with open(dest, "wb") as fh:
                 fh.write(data)
-        self.slot = _UidSlot(self.policy) if self.policy.mode != "none" else None
+        self.slot = _UidSlot(self.policy) if self.policy.mode != "none" and not self.rootless else None
         self.uid = self.slot.uid if self.slot else os.getuid()
         if self.slot:
             for path in (self.work, self.io):
@@ -242,11 +273,19 @@ class Sandbox:
             return False
         return True
 
+    def _inner_tmpfs_bounded(self) -> bool:
+        size = self.policy.disk_bytes
+        if size <= 0:
+            log.warning("SANDBOX DEGRADED: c.SandboxPolicy.disk_bytes = %d: a submission's disk use is unbounded", size)
+        return size > 0
+
     def describe(self) -> str:
         """The policy, and what this machine could not provide of it."""
         text = self.policy.describe()
         if self.policy.mode != "none" and not self.disk_bounded:
             text += " (disk unbounded: no tmpfs)"
+        if self.rootless:
+            text += ", rootless (user namespace)"
         return text
 
     def release_fds(self) -> None:
@@ -265,7 +304,10 @@ class Sandbox:
             self.slot = None
 
     def process_count(self) -> int:
-        """Processes (and threads' owners) currently running as this sandbox's uid."""
+        """Processes currently running in this sandbox: as its uid, or (rootless) below its outermost process."""
+        if self.rootless:
+            # less one: bubblewrap's init (pid 1 inside), which root's count by uid does not see either
+            return max(0, len(_descendants(self.leader_pid)) - 1) if self.leader_pid else 0
         if not self.slot:
             return 0
         count = 0
@@ -311,6 +353,20 @@ class Sandbox:
         os.lseek(fd, 0, os.SEEK_SET)
         return fd
 
+    def _work_tmpfs(self) -> list[str]:
+        """bubblewrap arguments: the working directory as a tmpfs of ``disk_bytes``, with a copy of every file
+        of the scratch directory, each read by bubblewrap from a descriptor closed by :meth:`release_fds`."""
+        size = self.policy.disk_bytes
+        args = (["--size", str(size)] if size > 0 else []) + ["--perms", "0755", "--tmpfs", self.work]
+        for dirpath, dirnames, filenames in os.walk(self.work):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+                self.inherit_fds.append(fd)
+                args += ["--perms", "0644", "--file", str(fd), path]
+        return args
+
     def environment(self) -> dict[str, str]:
         return {
             "HOME": self.work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
@@ -330,12 +386,16 @@ class Sandbox:
                   f"--fsize={p.max_file_bytes}", "--nofile=256", "--core=0", "--"]
         if p.mode == "none":
             return command
-        drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        # rootless, bubblewrap itself drops every capability and sets no_new_privs; the uid stays the grader's
+        drop = [] if self.rootless else [
+            "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         if p.mode == "rlimits":
             return drop + limits + command
         cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+        if self.rootless:
+            cmd += ["--unshare-user", "--disable-userns"]
         for key, value in self.environment().items():
             cmd += ["--setenv", key, value]
         for path in ("/usr", "/bin", "/lib", "/lib64", "/etc/alternatives"):
@@ -359,9 +419,14 @@ class Sandbox:
                 cmd += ["--tmpfs", target, "--ro-bind", self._import_blocker(), os.path.join(target, "__init__.py")]
             elif os.path.isfile(target + ".py"):
                 cmd += ["--ro-bind", self._import_blocker(), target + ".py"]
-        cmd += ["--perms", "0755", "--dir", self.root,
-                "--bind", self.work, self.work, "--bind", self.io, self.io,
-                "--proc", "/proc", "--dev", "/dev", "--chdir", self.work]
+        if self.rootless:   # everything bubblewrap makes is the sandbox's own: read-only where it must not write
+            cmd += ["--perms", "0555", "--dir", self.root]
+            cmd += self._work_tmpfs() + ["--bind", self.io, self.io, "--proc", "/proc", "--dev", "/dev",
+                                          "--chmod", "0555", "/dev/shm", "--chdir", self.work]
+        else:
+            cmd += ["--perms", "0755", "--dir", self.root,
+                    "--bind", self.work, self.work, "--bind", self.io, self.io,
+                    "--proc", "/proc", "--dev", "/dev", "--chdir", self.work]
         # bwrap's own process is pid 1 of the sandbox: its command line (every mount above) reads as empty,
         # and so do the editable installs' path files
         for path in ["/proc/1/cmdline", "/proc/1/task/1/cmdline"] + _install_paths():
@@ -369,6 +434,39 @@ class Sandbox:
         if p.seccomp:
             cmd += ["--seccomp", str(self._seccomp_fd())]
         return cmd + drop + limits + command
+
+
+@functools.lru_cache(maxsize=1)
+def user_namespace_problem() -> str:
+    """Why bubblewrap cannot make a user namespace as this user ('' when it can)."""
+    try:
+        done = subprocess.run(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return "" if done.returncode == 0 else (done.stderr.strip() or f"exit status {done.returncode}")
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (children, their children, ...), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()   # after "pid (comm) ": state, ppid, ...
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -398,6 +496,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
         kw["pass_fds"] = tuple(self.sandbox.inherit_fds)   # the seccomp filter, read by bwrap
         try:
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
+            info = await super()._async_launch_kernel(kernel_cmd, **kw)
         finally:
             self.sandbox.release_fds()
+        process = getattr(self.provisioner, "process", None)
+        self.sandbox.leader_pid = getattr(process, "pid", None)
+        return info

@@ -313,7 +313,7 @@ def run_suite(assignment: Assignment, names: list[str] | None = None, workers: i
             st = os.stat(targets.canary)
             with open(targets.canary, encoding="utf-8") as fh:
                 unchanged = fh.read() == "canary\n"
-            if (st.st_uid, st.st_gid) != (0, 0) or not unchanged:
+            if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()) or not unchanged:
                 results[student_of["symlink_swap"]].problems.append(
                     f"the canary file changed: owner {st.st_uid}:{st.st_gid}, content unchanged: {unchanged}")
         if "pickle_agent" in names and os.path.exists(targets.pwned):

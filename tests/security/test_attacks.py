@@ -4,11 +4,17 @@ grader.harness.attack_suite.run_suite builds the catalog (grader/samples/ATTACKS
 adds correct, buggy and blank submissions to the same batch, grades them all with batch.grade_batch
 (sandboxed kernels, trusted checks, nbgrader recording) and checks each against what its entry
 declares; these tests assert those verdicts one by one, and what the probes saw.
+
+The suite runs as an ordinary Linux user, not root: the sandbox then confines each kernel through
+user namespaces instead of a uid of its own (grader/engine/sandbox.py), and every attack must fail
+against that as well.  Grading as root is exercised by the other end-to-end tests.
 """
 from __future__ import annotations
 
 import json
 import os
+import pickle
+import sys
 
 import nbformat
 import pytest
@@ -16,7 +22,8 @@ import pytest
 from grader.engine import batch, course
 from grader.harness import attack_suite
 
-from ..conftest import ASSIGNMENT, ATTACKS, SPATIAL
+from ..conftest import ASSIGNMENT, ATTACKS
+from ..users import owned_dir, remove_tree, run_as
 
 pytestmark = pytest.mark.slow
 TAMPERING = [a.name for a in ATTACKS.CATALOG if a.expect == "at_most_blank"]
@@ -25,10 +32,31 @@ CONFINED = [a.name for a in ATTACKS.CATALOG if a.expect.startswith("lose:")]
 UNGRADABLE = [a.name for a in ATTACKS.CATALOG if a.expect == "failed"]
 
 
+RUN_SUITE = """\
+import pickle, sys
+from grader.harness import attack_suite
+from tests.conftest import SPATIAL
+report = attack_suite.run_suite(SPATIAL, root=sys.argv[1], workers=3, progress=False, log=lambda *a: None)
+with open(sys.argv[2], "wb") as fh:
+    pickle.dump(report, fh)
+"""
+
+
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("attacks") / "course")
-    return attack_suite.run_suite(SPATIAL, root=root, workers=3, progress=False, log=lambda *a: None)
+def suite(grading_user):
+    """The whole suite, graded by ``grading_user`` (no root) in a scratch course it owns."""
+    home = owned_dir(grading_user, "attacks-")
+    try:
+        out = os.path.join(home, "report.pickle")
+        done = run_as(grading_user, [sys.executable, "-c", RUN_SUITE, os.path.join(home, "course"), out],
+                      home=home, timeout=900)
+        assert done.returncode == 0, done.stderr[-4000:]
+        with open(out, "rb") as fh:
+            report = pickle.load(fh)
+        assert os.stat(report.root).st_uid == grading_user.pw_uid
+        yield report
+    finally:
+        remove_tree(home)
 
 
 def result(suite, name):
@@ -147,6 +175,7 @@ def test_incidents_are_recorded_with_the_cell_they_hit(suite):
     assert record["status"] == "graded_with_incidents"
     assert [(i["kind"], i["cell"]) for i in record["incidents"]][0] == ("crashed", "test_conv2d_forward")
     assert record["sandbox"].startswith("bwrap: cell 10s, submission 120s")
+    assert record["sandbox"].endswith(", rootless (user namespace)")   # graded by an ordinary user
     assert "disk unbounded" not in record["sandbox"]
 
 
