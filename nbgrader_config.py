@@ -26,6 +26,7 @@ from nbgrader.preprocessors import (
 )
 
 from grader.engine.nbgrader_ext.execute import TrustedExecute
+from grader.engine.nbgrader_ext.metadata import DropNotebookMetadata
 from grader.engine.nbgrader_ext.sanitize import ForgetUnknownCells
 from grader.engine.nbgrader_ext.stubs import NameStubs
 
@@ -42,16 +43,21 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Exchange.root = os.path.join(ROOT, ".exchange")
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# The released notebook carries no jupytext pairing (DropNotebookMetadata): a student's JupyterLab with
+# jupytext would write <assignment>.pct.py next to it at every save, and it would travel with the submission.
 c.GenerateAssignment.preprocessors = [
     IncludeHeaderFooter, LockCells, ClearSolutions, NameStubs, ClearOutput, CheckCellMetadata,
-    ComputeChecksums, SaveCells, ClearHiddenTests, ComputeChecksums, CheckCellMetadata,
+    ComputeChecksums, SaveCells, ClearHiddenTests, ComputeChecksums, CheckCellMetadata, DropNotebookMetadata,
 ]
 
 # Missing test cells are put back so every behaviour is graded; duplicated ones become ordinary
-# cells; the trusted executor replaces nbgrader's in-kernel Execute.
+# cells; a submission's jupytext pairing is dropped (it changes no verdict, so it neither splits the
+# execution cache nor makes the instructor's lab write a .pct.py into autograded/); the trusted executor
+# replaces nbgrader's in-kernel Execute.
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
     ClearOutput, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+    DropNotebookMetadata,
 ]
 c.Autograde.autograde_preprocessors = [
     TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
@@ -78,3 +84,18 @@ c.SandboxPolicy.hidden_packages = ["grader", "gradekit", "assignments", "tinytor
 # Feedback never shows hidden-test source.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
 c.ClearHiddenTests.enforce_metadata = False
+
+# LMS downloads: `nbgrader zip_collect <assignment>` (or `python -m grader collect-zip ZIP -a <assignment>`)
+# collects downloaded/<assignment>/archive/*.zip, whose files are named
+# <student>_[LATE_]<lms id>_<upload id>_<original name>: each student's notebook with the largest upload id
+# lands as submitted/<student>/<assignment>/<assignment>.ipynb; every other file is skipped and logged with
+# its reason (grader/tools/lms.py).
+c.ZipCollectApp.collector_plugin = "grader.tools.lms.LatestUploadCollector"
+c.LatestUploadCollector.named_regexp = r"(?P<student_id>.+?)_(?P<late>LATE_)?\d+_(?P<upload_id>\d+)_(?P<file_id>.+)"
+
+# Late submissions: an assignment's due date is set in formgrader (Manage Assignments, edit) or with
+# `nbgrader db assignment add <assignment> --duedate="2026-03-01 17:00:00 UTC"`; autograde then takes
+# c.SubMarks.marks_per_hour off each notebook submitted after it, per started hour, never below zero
+# (grader/engine/nbgrader_ext/late.py).
+c.AssignLatePenalties.plugin_class = "grader.engine.nbgrader_ext.late.SubMarks"
+c.SubMarks.marks_per_hour = 1.0

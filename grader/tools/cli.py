@@ -6,6 +6,7 @@ every assignment of the course (``grader.engine.assignment.names``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..engine import course
@@ -35,8 +36,17 @@ def main(argv=None) -> int:
     g.add_argument("--force", action="store_true", help="re-grade even unchanged submissions")
     f = sub.add_parser("feedback", help="HTML feedback for every autograded submission")
     _assignment_option(f)
+    z = sub.add_parser("collect-zip", help="nbgrader zip_collect of an LMS download: each student's latest "
+                                           "notebook into submitted/<student>/<assignment>/")
+    z.add_argument("zip", help="the LMS download, files named <student>_<lms id>_<upload id>_<original name>; "
+                               "copied into downloaded/<assignment>/archive/")
+    z.add_argument("-a", "--assignment", required=True, metavar="NAME", help="the assignment it holds")
+    z.add_argument("--force", action="store_true", help="zip_collect --force: extract again and replace "
+                                                        "the collected students' submissions")
     e = sub.add_parser("export", help="grades CSV (every assignment)")
     e.add_argument("--to", default=None)
+    e.add_argument("--lms", metavar="PATH", default=None,
+                   help="also write PATH: one row per student, one column of points per assignment (LMS import)")
     t = sub.add_parser("table", help="print the per-student, per-cell score table")
     _assignment_option(t)
     r = sub.add_parser("report", help="instructor report (HTML + PNG plots) under reports/<assignment>, "
@@ -50,6 +60,20 @@ def main(argv=None) -> int:
                                      "(prints the URL with its token)")
     lab.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     lab.add_argument("--root", default=None, help="course directory to serve (default: this repository)")
+    hub = sub.add_parser("hub", help="JupyterHub for the course on 127.0.0.1 (as root): Linux accounts with PAM "
+                                     "logins, nbgrader's exchange, the instructor's course copy; prints the URL "
+                                     "and the logins, runs until Ctrl-C")
+    hub.add_argument("--port", type=int, default=None, help="the hub's port (default: a free one)")
+    hub.add_argument("--instructor", default=None, metavar="NAME",
+                     help="use this existing account as the instructor (or HUB_INSTRUCTOR; needs --student)")
+    hub.add_argument("--student", action="append", metavar="NAME",
+                     help="use this existing account as a student (repeatable; or HUB_STUDENTS='a b c')")
+    hub.add_argument("--exchange", default=None, metavar="DIR",
+                     help="nbgrader's exchange (or HUB_EXCHANGE; default: /srv/ml-systems-hub/exchange)")
+    hub.add_argument("--due", action="append", metavar="ASSIGNMENT=DATE",
+                     help="a due date for the gradebook, e.g. 09_spatial='2026-03-01 17:00:00 UTC' (repeatable)")
+    hub.add_argument("--clean", action="store_true",
+                     help="remove what `hub` made: its accounts and their homes, the exchange, the hub's state")
     m = sub.add_parser("mutants", help="grade every mutant and correct alternative in a scratch course; kill table")
     m.add_argument("--workers", type=int, default=None,
                    help="parallel executions (default: cores + 1; with --in-process, one per core)")
@@ -117,16 +141,29 @@ def _run(args) -> int:
                 print(f"error: {assignment.name}: {exc}", file=sys.stderr)
                 failed = True
         return 1 if failed else 0
+    elif args.command == "collect-zip":
+        from .lms import CollectFailed, collect_zip
+        load_all(root, [args.assignment])
+        if not os.path.isfile(args.zip):
+            print(f"error: no file {args.zip}", file=sys.stderr)
+            return 2
+        try:
+            collection = collect_zip(os.path.abspath(args.zip), args.assignment, root, force=args.force)
+        except CollectFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(collection.lines()))
     elif args.command == "export":
         print(course.export(root, path=args.to))
+        if args.lms:
+            from .lms import export_lms
+            print(export_lms(args.lms, root))
     elif args.command == "table":
         from .demo import score_table
         for assignment in load_all(root, chosen):
             print(f"{assignment.name}: {assignment.title}")
             print(score_table(assignment.name, root))
     elif args.command == "report":
-        import os
-
         from .report import NothingGraded, build_index, build_report
         out = args.out or os.path.join(root, "reports")
         reports: dict[str, str | None] = {}
@@ -147,6 +184,14 @@ def _run(args) -> int:
     elif args.command == "lab":
         from . import lab
         return lab.main(root=args.root or root, port=args.port)
+    elif args.command == "hub":
+        from . import hub as course_hub
+        try:
+            site = course_hub.site_from_options(args.instructor, args.student, args.exchange, args.due)
+        except course_hub.HubError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return course_hub.clean_main(site) if args.clean else course_hub.main(site, port=args.port)
     elif args.command == "mutants":
         from ..harness.mutation import main as mutants_main
         return mutants_main(load_all(root, chosen), workers=args.workers, only=args.only, styles=args.style,

@@ -214,6 +214,28 @@ def test_rerunning_a_finished_batch_does_no_work(demo_course):
     assert [o.student for o in outcomes] == students and all(o.skipped for o in outcomes)
 
 
+def test_a_submission_paired_with_jupytext_shares_the_execution_and_is_autograded_unpaired(demo_course,
+                                                                                           demo_course_copy):
+    """The pairing changes no verdict: the submission is recorded again from the cached execution, and the
+    autograded notebook drops it (the instructor's lab would otherwise write a .pct.py into autograded/)."""
+    root, student = demo_course_copy, "carol_blank"
+    path = os.path.join(root, "submitted", student, ASSIGNMENT, f"{ASSIGNMENT}.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    assert "jupytext" not in nb.metadata   # the release carries no pairing
+    nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    nbformat.write(nb, path)
+    cache = os.path.join(root, ".grading", "cache")
+    cached_before = sorted(glob.glob(os.path.join(cache, "*", "*.json")))
+    (outcome,) = batch.grade_batch(ASSIGNMENT, root, students=[student], progress=False, log=lambda line: None)
+    assert (outcome.status, outcome.skipped, outcome.score) == ("graded", False, 0.0)
+    assert outcome.key == demo_course[2][student].key                      # the same execution key
+    assert sorted(glob.glob(os.path.join(cache, "*", "*.json"))) == cached_before   # nothing new executed
+    autograded = nbformat.read(os.path.join(root, "autograded", student, ASSIGNMENT, f"{ASSIGNMENT}.ipynb"),
+                               as_version=4)
+    assert autograded.metadata == {"kernelspec": nb.metadata["kernelspec"]}
+    assert nbformat.read(path, as_version=4).metadata["jupytext"] == {"formats": "ipynb,py:percent"}
+
+
 def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course_copy):
     root = demo_course_copy
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])

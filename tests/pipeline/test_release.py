@@ -113,6 +113,21 @@ def test_release_is_up_to_date_with_source(repo, course_copy, assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_released_notebooks_carry_no_jupytext_pairing(repo, assignment):
+    """The source notebook is paired with its .pct.py; the released one is not (a JupyterLab with jupytext
+    would write the paired file at every save, and it would travel with the submission)."""
+    source = nbformat.read(os.path.join(repo, "source", assignment, f"{assignment}.ipynb"), as_version=4)
+    assert source.metadata["jupytext"] == {"formats": "ipynb,.pct.py:percent"}
+    notebooks = sorted(f for f in release_files(repo, assignment) if f.endswith(".ipynb"))
+    assert [os.path.relpath(f, os.path.join(repo, "release")) for f in notebooks] == [
+        os.path.join(assignment, f"{assignment}.ipynb")]
+    for path in notebooks:
+        metadata = nbformat.read(path, as_version=4).metadata
+        assert "jupytext" not in metadata, f"{path} carries jupytext metadata: {metadata['jupytext']}"
+        assert metadata == {"kernelspec": source.metadata["kernelspec"]}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_jupytext_source_and_notebook_are_in_sync(repo, assignment):
     base = os.path.join(repo, "source", assignment, assignment)
     from_text = jupytext.read(base + ".pct.py")
