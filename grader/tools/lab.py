@@ -5,7 +5,8 @@
 the server's working directory there too (nbgrader's Validate button and
 formgrader read ``nbgrader_config.py`` from the server's working directory, so
 the course-local exchange and gradebook are used; the exchange folder is
-created when missing). It prints the URL with its token and runs until Ctrl-C.
+created when missing). It prints the URL with its token and runs until Ctrl-C (or SIGTERM/SIGHUP),
+then stops the server within a bounded time (:func:`stop`).
 
 Jupyter's own environment variables choose where its state lives and are passed
 through untouched: ``JUPYTER_CONFIG_DIR``, ``JUPYTER_DATA_DIR``,
@@ -255,7 +256,12 @@ def running_lab(root: str = course.ROOT, port: int | None = None, env: dict | No
 
 
 def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGTERM (the server shuts its kernels down), then SIGKILL the whole session if it lingers."""
+    """SIGTERM, then SIGKILL the whole session if it lingers: at most ``timeout`` + 5 seconds.
+
+    On SIGTERM the server shuts its extensions and kernels down and exits (about 2 s with two
+    kernels; jupyter_client waits at most ``KernelManager.shutdown_wait_time``, 5 s, per kernel, all
+    in parallel). Its stdin is not a terminal, so it never asks for confirmation.
+    """
     if process.poll() is None:
         process.terminate()
         try:
@@ -273,9 +279,16 @@ def _interrupt(signum, frame):
 
 
 def main(root: str = course.ROOT, port: int | None = None) -> int:
-    """``python -m grader lab``: run until Ctrl-C (or SIGTERM/SIGHUP), then stop the server cleanly."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    """``python -m grader lab``: run until Ctrl-C (SIGINT), SIGTERM or SIGHUP, then stop the server.
+
+    Each of the three gets this process's own handler. SIGINT needs one too: a process started with
+    SIGINT ignored (every background job of a non-interactive shell, e.g. ``make test &`` in a
+    script; an ignored signal stays ignored across exec) gets no KeyboardInterrupt handler from
+    Python, and Ctrl-C or ``kill -INT`` would never stop it. The server runs in its own session, so
+    a terminal's Ctrl-C reaches this process alone, which stops the server (:func:`stop`, bounded).
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
         with running_lab(root, port=port) as lab:
             dirs = ", ".join(f"{var}={os.environ[var]}" for var in JUPYTER_DIR_VARS if os.environ.get(var))
@@ -284,11 +297,20 @@ def main(root: str = course.ROOT, port: int | None = None) -> int:
                   f"  {lab.lab_url}\n"
                   f"  formgrader: {lab.formgrader_url}\n"
                   "Ctrl-C stops it.", flush=True)
-            while lab.process.poll() is None:
-                time.sleep(0.5)
-            print(f"JupyterLab exited with status {lab.process.returncode}", file=sys.stderr)
-            return lab.process.returncode or 1
-    except KeyboardInterrupt:
+            try:
+                while lab.process.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                print("\nstopping JupyterLab", file=sys.stderr, flush=True)
+                stopping = time.monotonic()
+            else:
+                print(f"JupyterLab exited with status {lab.process.returncode}", file=sys.stderr)
+                return lab.process.returncode or 1
+        # leaving the `with` stopped it
+        print(f"JupyterLab stopped (status {lab.process.returncode}) in {time.monotonic() - stopping:.1f} s",
+              file=sys.stderr)
+        return 0
+    except KeyboardInterrupt:   # while starting, or a second signal while stopping
         print("\nstopping JupyterLab", file=sys.stderr)
         return 0
     except LabError as err:

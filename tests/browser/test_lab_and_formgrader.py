@@ -6,7 +6,9 @@ code behind ``make lab``) and Debian's Chromium driven by Playwright (never a Pl
 browser download). Jupyter/IPython state and HOME live in the tmp dir too.
 
 Student (one test, the steps depend on each other):
-  a. the released notebook, Run All: the first stub's NotImplementedError, nothing else
+  a0. the released notebook, a cell edited and saved with Ctrl+S: the folder holds the same files
+      (this JupyterLab has jupytext, which writes a paired .pct.py when the notebook's metadata asks)
+  a. Run All: the first stub's NotImplementedError, nothing else
   b. a correct solution (contents API), Restart Kernel and Run All: every visible check
      prints PASS, no error output, the feature-map figure renders
   c. written answers typed in the UI, nbgrader's Validate button: the success dialog
@@ -334,9 +336,41 @@ def test_student_in_jupyterlab(server, page, release_nb, course_root):
     test_cells = visible_test_cells(release_nb)
     first_test = index["test_conv_output_size"]
 
-    # a. the released notebook: Run All stops at the first stub's NotImplementedError ---------------
-    with step(page, "01_released_notebook_run_all", server):
+    # a0. the released notebook: an edit saved with Ctrl+S writes the notebook and nothing else ----
+    # This lab has jupytext, like many students' labs: it writes the paired text file of a notebook whose
+    # metadata pairs it (jupytext.formats) at every save, and that file would travel with the submission.
+    folder = course_root / "release" / ASSIGNMENT
+    before = sorted(os.listdir(folder))
+    assert before == [f"{ASSIGNMENT}.ipynb", "gradekit", "spatial_checks", "tinytorch"], before
+    with step(page, "00_save_writes_no_other_file", server):
         open_notebook(page, server, len(release_nb.cells))
+        note = "\n# saved from the browser"   # a comment: Run All below runs the same code
+        edited = index["conv_output_size"]
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(edited)
+        cell.scroll_into_view_if_needed()
+        cell.locator(".cm-content").click()
+        page.keyboard.press("Control+End")
+        page.keyboard.insert_text(note)
+        dirty_tab = page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty")
+        dirty_tab.wait_for(state="visible")
+        page.keyboard.press("Control+s")
+        dirty_tab.wait_for(state="detached")  # the save request has returned: every file it writes is written
+        saved = nbformat.from_dict(server.api("GET", f"api/contents/{NB_PATH}?content=1")["content"])
+        assert saved.cells[edited].source == release_nb.cells[edited].source + note
+        after = sorted(os.listdir(folder))
+        # JupyterLab checkpoints the notebook (on open, and after the save) into its own hidden folder, which
+        # holds nothing else; no other file may appear
+        assert [n for n in after if n != ".ipynb_checkpoints"] == before, (
+            f"the save wrote {sorted(set(after) - set(before) - {'.ipynb_checkpoints'})} next to the notebook")
+        if ".ipynb_checkpoints" in after:
+            checkpoints = os.listdir(folder / ".ipynb_checkpoints")
+            assert set(checkpoints) <= {f"{ASSIGNMENT}-checkpoint.ipynb"}, checkpoints
+        listed = sorted(e["name"] for e in server.api("GET", f"api/contents/release/{ASSIGNMENT}")["content"])
+        assert listed == before, listed
+        assert "jupytext" not in saved.metadata, saved.metadata["jupytext"]
+
+    # a. Run All stops at the first stub's NotImplementedError ------------------------------------
+    with step(page, "01_released_notebook_run_all", server):
         menu(page, "Run", "runmenu:run-all")
         wait_run_finished(page)
         state = notebook_state(page)
