@@ -210,8 +210,11 @@ class Sandbox:
         if policy.mode != "bwrap":
             log.warning("SANDBOX DEGRADED: grading with mode=%r; student code is %s", policy.mode,
                         "not isolated at all" if policy.mode == "none" else "limited but not namespaced")
+        # nobody else on the machine (a student on the same server) reads the submission being graded: the
+        # root directory lets only the grader in (root: anyone may pass through to the slot uid's own 0700
+        # directories, which the uid-switching mode needs without namespaces)
         self.root = tempfile.mkdtemp(prefix="grader-sandbox-")
-        os.chmod(self.root, 0o755)
+        os.chmod(self.root, 0o700 if self.rootless else 0o711)
         self.slot, self.disk_bounded = None, False
         self.leader_pid: int | None = None   # the sandbox's outermost process (bwrap), set when a kernel starts
         self.inherit_fds: list[int] = []   # descriptors the next wrapped command reads (the seccomp filter)
@@ -229,8 +232,8 @@ class Sandbox:
             self.disk_bounded = self._mount_tmpfs() if self.policy.mode != "none" else False
         self.work = os.path.join(self.root, "work")
         self.io = os.path.join(self.root, "io")
-        os.makedirs(self.work)
-        os.makedirs(self.io)
+        os.makedirs(self.work, mode=0o700)
+        os.makedirs(self.io, mode=0o700)
         self.mpl_dir = os.path.join(self.work, ".config", "matplotlib")
         files = dict(files or {})
         for name, data in matplotlib_font_cache().items():
@@ -264,7 +267,7 @@ class Sandbox:
             log.warning("SANDBOX DEGRADED: c.SandboxPolicy.disk_bytes = %d: a submission's disk use is unbounded", size)
             return False
         try:
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,nosuid,nodev", "tmpfs", self.root],
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0711,nosuid,nodev", "tmpfs", self.root],
                            check=True, capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.SubprocessError) as exc:
             detail = getattr(exc, "stderr", "") or str(exc)

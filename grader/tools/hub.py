@@ -4,9 +4,9 @@ Nothing here replaces a part of JupyterHub or nbgrader: the hub is PyPI's ``jupy
 npm's ``configurable-http-proxy`` (``make hub-proxy`` installs the pinned version into
 ``.hub/node``), logins go through JupyterHub's default ``PAMAuthenticator`` (real Linux accounts
 and passwords), every single-user server is started by the default ``LocalProcessSpawner`` as its
-user's uid (``.venv/bin/jupyterhub-singleuser``, JupyterLab at ``/lab``), and assignments travel
-through nbgrader's own multi-user exchange. What this module does is the set-up nbgrader's
-"Using nbgrader with JupyterHub" page and its demos describe:
+user's uid (``.venv/bin/jupyterhub-singleuser``, JupyterLab at ``/lab``; a student's through
+bubblewrap, below), and assignments travel through nbgrader's own multi-user exchange. What this
+module does is the set-up nbgrader's "Using nbgrader with JupyterHub" page and its demos describe:
 
 * accounts: an instructor and students (``tt-instructor``, ``tt-alice``, ``tt-bob``, ``tt-carol``),
   made with ``useradd`` (home mode 0700) and given fresh passwords with ``chpasswd`` at every start;
@@ -33,7 +33,40 @@ through nbgrader's own multi-user exchange. What this module does is the set-up 
   extension that is enabled only at the environment level ("could not be found").
 * state: ``state_dir`` (mode 0700: the hub's sqlite database, cookie secret, proxy auth token,
   ``jupyterhub_config.py``, ``jupyterhub.log``, ``site.json`` recording what was made for
-  :func:`clean`).
+  :func:`clean`). ``jupyterhub.log`` is mode 0600 too: every server writes its log there through the
+  descriptor it inherits, and a descriptor reopened through ``/proc/<pid>/fd`` skips the directory.
+
+And one thing of its own, since the servers run from this checkout's ``.venv`` and the checkout is
+readable by every account (``make shared-access``), the instructor's solutions and hidden checks with it:
+
+* students' servers in a mount namespace that hides the checkout. The students' ``Spawner.cmd`` (every
+  account's but the instructor's: a ``Spawner.pre_spawn_hook``, JupyterHub's per-user hook, gives the
+  instructor the plain ``jupyterhub-singleuser``, since formgrader grades with the checkout's packages)
+  is :func:`confined_command`: ``bwrap --unshare-user --disable-userns --unshare-pid --die-with-parent
+  --dev-bind / / --proc /proc --tmpfs <checkout> --ro-bind <checkout>/.venv <checkout>/.venv
+  --remount-ro <checkout> -- jupyterhub-singleuser``, run as the student (unprivileged user
+  namespaces). In the server, its kernels and its terminals the checkout is an empty read-only
+  directory holding only what a server needs (:func:`student_view`): ``.venv``, the interpreter, the
+  packages, JupyterLab's static files and nbgrader's lab extension (``.venv/share/jupyter``); the
+  students' role configuration and the exchange too, should they lie in the checkout. So ``source/``,
+  ``assignments/`` (hidden checks, samples), ``tinytorch_ref/``, ``.git/``, the checkout's gradebook,
+  ``submitted/``, ``autograded/`` and ``.hub/`` (the hub's default state) are not there, and the
+  editable installs' finder in site-packages finds nothing: ``import grader`` (``gradekit``,
+  ``assignments``, ``tinytorch_ref``) fails (a release's own ``gradekit`` next to its notebook imports
+  as before). The rest of the machine is the host's: homes, ``/tmp``, the exchange, the network (the
+  hub reaches the server on 127.0.0.1). A student who logs in some other way than the hub (ssh, a
+  console: the accounts have passwords and a shell) is not confined; the hub offers no such way.
+  The PID namespace has its own ``/proc``: a student's processes see only their sandbox's, and when
+  the server ends so does every process left in it (what a terminal started in the background too).
+  bubblewrap's monitor, the process a spawner would signal, passes no signal on
+  (containers/bubblewrap#369), so the spawner's process is :mod:`grader.tools.hub_confine`, which
+  starts bubblewrap and passes the hub's SIGINT and SIGTERM on to the server; killed, it takes the
+  sandbox with it (``--die-with-parent``). :func:`setup` runs the same command as a student before the
+  hub starts (:func:`check_confinement`: what the checkout lists, which course package imports) and
+  refuses to go on otherwise, naming the sysctls that turn user namespaces off.
+  Why not another way: JupyterHub's ``SystemdSpawner`` (``InaccessiblePaths``) or a container spawner
+  would replace the spawner; taking the checkout's read permission from others would take it from an
+  instructor who grades as an ordinary user too, and leave the ``.venv`` inside it to set apart.
 
 Python API (the CLI and the tests share it)::
 
@@ -45,7 +78,8 @@ Python API (the CLI and the tests share it)::
         session = hub.login("tt-s-1a2b")          # a requests.Session logged in through /hub/login
         hub.start_server("tt-s-1a2b")             # through the hub's REST API; waits until it is ready
         session.get(hub.user_url("tt-s-1a2b", "assignments"), params={"course_id": site.course_id})
-        hub.server_pid("tt-s-1a2b"); hub.set_due_date("09_spatial", "2026-03-01 17:00:00 UTC")
+        hub.server_pid("tt-s-1a2b")               # its jupyterhub-singleuser (hub.spawner_pid: the spawner's)
+        hub.set_due_date("09_spatial", "2026-03-01 17:00:00 UTC")
     clean(site)                                   # accounts with their homes, exchange, role config, state
 
 ``public_dir`` must be a path every course account can reach (pytest's tmp dirs are not: the hub
@@ -307,6 +341,8 @@ def setup(site: Site, log=print) -> dict[str, str]:
     record["course_dir"] = ensure_course(site, log=log)
     _write(site.record_path, json.dumps(record, indent=2), mode=0o600)
     write_role_configs(site)
+    if site.students:
+        check_confinement(site, site.students[0])
     return passwords
 
 
@@ -316,6 +352,83 @@ def _exists(name: str) -> bool:
         return True
     except KeyError:
         return False
+
+
+# ------------------------------------------------------------------------ what students see of the checkout
+def _under(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def student_view(site: Site) -> list[tuple[str, bool]]:
+    """What of the checkout a student's server sees: ``(path, writable)`` for each path it needs that
+    lies in the checkout (the environment the servers run from, and the students' role configuration
+    and the exchange should they be there), outermost first. The rest of the checkout is an empty,
+    read-only directory to it."""
+    repo = os.path.realpath(site.repo)
+    needed = [(sys.prefix, False), (sys.base_prefix, False), (site.role_config_dir("student"), False),
+              (site.exchange, True)]
+    view: list[tuple[str, bool]] = []
+    for path, writable in needed:
+        real = os.path.realpath(path)
+        if real == repo:
+            raise HubError(f"{path} is the checkout {repo}: the students' servers could not be kept from it")
+        if _under(real, repo) and not any(real == p or _under(real, p) for p, _ in view):
+            view.append((real, writable))
+    return sorted(view)
+
+
+def confined_command(site: Site, command: list[str]) -> list[str]:
+    """``command`` run by a student: in bubblewrap, through :mod:`grader.tools.hub_confine` (which passes
+    the hub's signals on), with the checkout replaced by an empty read-only tmpfs except
+    :func:`student_view`; the rest of the machine (homes, ``/tmp``, the exchange, the network) as it is."""
+    repo = os.path.realpath(site.repo)
+    confine = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hub_confine.py")
+    binds = [arg for path, writable in student_view(site)
+             for arg in ("--bind" if writable else "--ro-bind", path, path)]
+    return [sys.executable, "-I", "-S", confine, shutil.which("bwrap") or "bwrap",
+            "--unshare-user", "--disable-userns", "--unshare-pid", "--die-with-parent",
+            "--dev-bind", "/", "/", "--proc", "/proc",
+            "--perms", "0555", "--tmpfs", repo, *binds, "--remount-ro", repo,
+            "--", *command]
+
+
+_PROBE = ("import importlib.util, json, os, sys; print(json.dumps({'listing': sorted(os.listdir(sys.argv[1])), "
+          "'importable': [m for m in ('grader', 'gradekit', 'assignments', 'tinytorch_ref') "
+          "if importlib.util.find_spec(m)]}))")
+
+
+def check_confinement(site: Site, name: str) -> dict:
+    """Run :func:`confined_command` as ``name`` (as the spawner does) and look at the checkout from inside:
+    what it lists and which of the course's packages import; a :class:`HubError` unless it is only
+    :func:`student_view`, nothing importable."""
+    entry = pwd.getpwnam(name)
+
+    def as_user():
+        os.setgid(entry.pw_gid)
+        os.initgroups(name, entry.pw_gid)
+        os.setuid(entry.pw_uid)
+
+    if shutil.which("bwrap") is None:
+        raise HubError("bubblewrap (bwrap) is missing: the students' servers run in it, to keep them from the "
+                       "checkout (apt-get install bubblewrap)")
+    repo = os.path.realpath(site.repo)
+    done = subprocess.run(confined_command(site, [sys.executable, "-c", _PROBE, repo]), preexec_fn=as_user,
+                          cwd=entry.pw_dir, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": entry.pw_dir, "LANG": "C.UTF-8"})
+    if done.returncode != 0:
+        raise HubError(f"a student's server cannot start in bubblewrap ({done.stderr.strip()[-500:]}); it needs "
+                       "unprivileged user namespaces: check `sysctl user.max_user_namespaces` (must be > 0), "
+                       "`sysctl kernel.unprivileged_userns_clone` (Debian: must be 1) and "
+                       "`sysctl kernel.apparmor_restrict_unprivileged_userns` (Ubuntu: must be 0)")
+    try:
+        seen = json.loads(done.stdout)
+    except ValueError:
+        raise HubError(f"checking a student's view of the checkout printed {done.stdout[-300:]!r}") from None
+    expected = sorted({os.path.relpath(path, repo).split(os.sep)[0] for path, _ in student_view(site)})
+    if seen["listing"] != expected or seen["importable"]:
+        raise HubError(f"{name} sees {seen['listing']} of the checkout (expected {expected}) and can import "
+                       f"{seen['importable'] or 'nothing'} of the course's packages")
+    return seen
 
 
 # ------------------------------------------------------------------------------------------ the hub
@@ -330,6 +443,7 @@ def hub_config(site: Site, port: int, hub_port: int, proxy_api_port: int, servic
     state = site.state_dir
     venv_bin = os.path.join(sys.prefix, "bin")
     roles = {name: site.role_config_dir(site.role(name)) for name in site.users}
+    singleuser = [os.path.join(venv_bin, "jupyterhub-singleuser")]
     return f'''"""JupyterHub for the course {site.course_id} (written by grader/tools/hub.py at every start)."""
 c = get_config()  # noqa: F821
 
@@ -356,7 +470,19 @@ c.Authenticator.admin_users = {{{site.instructor!r}}}
 # servers: one process per user, as that user, from the course's environment
 ROLE_CONFIG = {roles!r}
 c.JupyterHub.spawner_class = "localprocess"
-c.Spawner.cmd = [{os.path.join(venv_bin, "jupyterhub-singleuser")!r}]
+# students' servers (every account but the instructor's) in bubblewrap, the checkout hidden but for
+# what a server needs (grader/tools/hub.py: confined_command); the instructor's server as it is
+c.Spawner.cmd = {confined_command(site, singleuser)!r}
+INSTRUCTOR = {site.instructor!r}
+
+
+def instructor_unconfined(spawner):
+    """The instructor's server grades with the course's packages: JupyterHub's own command line."""
+    if spawner.user.name == INSTRUCTOR:
+        spawner.cmd = {singleuser!r}
+
+
+c.Spawner.pre_spawn_hook = instructor_unconfined
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
 c.Spawner.env_keep = ["LANG", "LC_ALL"]
@@ -462,9 +588,22 @@ class Hub:
         while self.server(name) and time.monotonic() < deadline:
             time.sleep(0.25)
 
-    def server_pid(self, name: str) -> int:
-        """The pid of ``name``'s single-user server (the spawner's state)."""
+    def spawner_pid(self, name: str) -> int:
+        """The pid of the process the spawner started for ``name`` (its state): the server itself for the
+        instructor, :mod:`grader.tools.hub_confine` for a student."""
         return int((self.server(name) or {}).get("state", {})["pid"])
+
+    def server_pid(self, name: str) -> int:
+        """The pid of ``name``'s ``jupyterhub-singleuser`` process (for a student, inside bubblewrap)."""
+        from .hub_confine import children
+        singleuser = os.path.join(sys.prefix, "bin", "jupyterhub-singleuser").encode()
+        todo = [self.spawner_pid(name)]
+        while todo:
+            pid = todo.pop(0)
+            if singleuser in _read(f"/proc/{pid}/cmdline", binary=True).split(b"\0")[:2]:
+                return pid
+            todo += children(pid)
+        raise HubError(f"{name}'s server has no jupyterhub-singleuser process")
 
     def set_due_date(self, assignment: str, due: str) -> None:
         """Set ``assignment``'s due date in the course's gradebook (e.g. "2026-03-01 17:00:00 UTC")."""
@@ -587,7 +726,9 @@ def running_hub(site: Site, passwords: dict[str, str] | None = None, port: int |
     log_path = os.path.join(site.state_dir, "jupyterhub.log")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "NBGRADER_", "JPY_"))}
     env["PATH"] = os.pathsep.join([os.path.join(sys.prefix, "bin"), env.get("PATH", "/usr/bin:/bin")])
-    with open(log_path, "a", encoding="utf-8") as log:
+    # root's only: every server writes its log here, through the descriptor it inherits
+    with open(log_path, "a", encoding="utf-8", opener=lambda path, flags: os.open(path, flags, 0o600)) as log:
+        os.fchmod(log.fileno(), 0o600)
         process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", config], cwd=site.state_dir,
                                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, preexec_fn=_die_with_parent)

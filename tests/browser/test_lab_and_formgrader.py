@@ -38,15 +38,13 @@ from playwright.sync_api import sync_playwright
 from grader.engine import course
 from grader.tools import lab
 
+from ..chromium import launch
 from ..conftest import ASSIGNMENT, STYLES, make_course_copy
 from ..conftest import REPO as REPO_DIR
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 ARTIFACTS = Path(REPO_DIR) / "artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NB_PATH = f"release/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
 FIRST_STUB = "conv_output_size: replace this line with your implementation"
 ANSWERS = {
@@ -149,9 +147,8 @@ def server(course_root, env, workdir, grading):
 
 @pytest.fixture(scope="module")
 def browser(env):
-    assert os.access(CHROMIUM, os.X_OK), f"Debian's Chromium is missing at {CHROMIUM} (make sysdeps installs it)"
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
+        chromium = launch(pw, env=env)
         yield chromium
         chromium.close()
 

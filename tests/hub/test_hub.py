@@ -4,7 +4,8 @@ One hub for the module, started by the code behind ``python -m grader hub`` on f
 127.0.0.1, with its state in the test's tmp dir, for throwaway accounts made for this run
 (``tt-i-<hex>``, ``tt-s-<hex>``) and removed in teardown with everything the hub made. The tests
 run in order: what setup made, then logins and servers over HTTP as a person would (the login
-form with its ``_xsrf`` token and the account's real password), then stopping the hub.
+form with its ``_xsrf`` token and the account's real password), then what the student's server, kernel
+and terminal see of the checkout (through ``/proc/<pid>/root``), then stopping the hub.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import time
 
 import pytest
 
-from grader.tools import hub
+from grader.tools import hub, hub_confine
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]   # a silent hang ends the test, not CI
 
@@ -34,7 +35,7 @@ def uid_of(name: str) -> int:
     return pwd.getpwnam(name).pw_uid
 
 
-def proc_status(pid: int) -> dict[str, str]:
+def proc_status(pid: int | str) -> dict[str, str]:
     with open(f"/proc/{pid}/status") as fh:
         return dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
 
@@ -192,6 +193,84 @@ def lab_page_config(html: str) -> set[str]:
     data = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.S)
     assert data, html[:500]
     return set(json.loads(data.group(1)).get("disabledExtensions", []))
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], hub_confine.children(pid)
+    while todo:
+        found.append(todo.pop(0))
+        todo += hub_confine.children(found[-1])
+    return found
+
+
+def argv_of(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        return fh.read().decode(errors="replace").split("\0")
+
+
+def sandbox_proc(pid: int, spawned: int) -> tuple[set[str], bool]:
+    """What the /proc of ``pid``'s sandbox lists: the uids of its processes, and whether they are exactly the
+    processes below bubblewrap's monitor (by their pids in the namespace; asked again while a login shell's
+    short-lived children come and go)."""
+    owners: set[str] = set()
+    for _ in range(20):
+        inside = {e for e in os.listdir(f"/proc/{pid}/root/proc") if e.isdigit()}
+        with contextlib.suppress(OSError, KeyError):
+            owners = {proc_status(f"{pid}/root/proc/{n}")["Uid"].split()[0] for n in inside}
+            below = {proc_status(p)["NSpid"].split()[-1] for p in descendants(spawned)[1:]}  # not the monitor
+            if inside == below:
+                return owners, True
+        time.sleep(0.25)
+    return owners, False
+
+
+def test_students_servers_kernels_and_terminals_see_nothing_of_the_checkout_but_its_environment(site, running):
+    """What a process of the student's sees, read from the host through /proc/<pid>/root (its mount namespace)."""
+    instructor, (student,) = site.instructor, site.students
+    repo = os.path.realpath(hub.REPO)
+    hidden = os.path.join(repo, "assignments", "09_spatial", "hidden_checks.py")
+    assert os.path.isfile(hidden)
+    assert stat.S_IMODE(os.stat(running.log_path).st_mode) == 0o600   # the servers' log, through their stdout
+
+    # the instructor's server: started as it is, the checkout as it is (formgrader grades with its packages)
+    teacher = running.server_pid(instructor)
+    assert running.spawner_pid(instructor) == teacher
+    assert os.path.isfile(f"/proc/{teacher}/root{hidden}")
+    assert os.listdir(f"/proc/{teacher}/root{repo}") == os.listdir(repo)
+
+    # the student's: the spawner's process passes signals to bubblewrap's command, the server
+    server = running.server_pid(student)
+    spawned = running.spawner_pid(student)
+    assert argv_of(spawned)[2:4] == ["-S", os.path.join(repo, "grader", "tools", "hub_confine.py")]
+    assert server in descendants(spawned) and server != spawned
+    session = running.login(student)
+    lab = session.get(running.user_url(student, "lab"), timeout=60)
+    assert lab.status_code == 200 and set(hub.STUDENT_LAB_PLUGINS_OFF) <= lab_page_config(lab.text)
+    xsrf = {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{student}/") or ""}
+    before = set(descendants(server))
+    kernel = session.post(running.user_url(student, "api/kernels"), json={"name": "python3"}, headers=xsrf,
+                          timeout=60)
+    assert kernel.status_code == 201, kernel.text[:500]
+    terminal = session.post(running.user_url(student, "api/terminals"), headers=xsrf, timeout=60)
+    assert terminal.status_code == 200, terminal.text[:500]
+    started = [p for p in hub_confine.children(server) if p not in before]   # not a login shell's short-lived ones
+    kernels = [p for p in started if any(f"kernel-{kernel.json()['id']}.json" in a for a in argv_of(p))]
+    shells = [p for p in started if os.path.basename(argv_of(p)[0]) in ("bash", "sh")]
+    assert len(kernels) == 1 and len(shells) == 1, [argv_of(p) for p in started]
+
+    student_uid = str(uid_of(student))
+    for pid in (server, *kernels, *shells):
+        assert os.listdir(f"/proc/{pid}/root{repo}") == [".venv"], argv_of(pid)
+        assert not os.path.exists(f"/proc/{pid}/root{hidden}")
+        assert os.path.isfile(f"/proc/{pid}/root{repo}/.venv/bin/jupyterhub-singleuser")
+        assert os.readlink(f"/proc/{pid}/cwd") == pwd.getpwnam(student).pw_dir
+        # its /proc: the processes of the student's sandbox, nothing of the host's or the instructor's
+        assert sandbox_proc(pid, spawned) == ({student_uid}, True)
+    # the course's packages do not import, as the student: what setup checked before the hub started
+    assert hub.check_confinement(site, student) == {"listing": [".venv"], "importable": []}
+    # the server still answers: nbgrader's Assignments list over the shared exchange
+    listing = session.get(running.user_url(student, "assignments"), params={"course_id": "ml-systems"}, timeout=60)
+    assert listing.status_code == 200 and listing.json()["success"], listing.text[:500]
 
 
 def test_stopping_the_hub_ends_every_process_of_its_users_and_frees_the_ports(site, stack, running):

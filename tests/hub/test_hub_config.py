@@ -66,7 +66,20 @@ def test_the_hub_configuration_names_the_proxy_the_spawner_and_each_role(tmp_pat
     assert c.JupyterHub.db_url == f"sqlite:///{site.state_dir}/jupyterhub.sqlite"
     assert c.JupyterHub.authenticator_class == "pam" and c.JupyterHub.spawner_class == "localprocess"
     assert c.Authenticator.allowed_users == {"prof", "ann", "ben"} and c.Authenticator.admin_users == {"prof"}
-    assert c.Spawner.cmd == [os.path.join(sys.prefix, "bin", "jupyterhub-singleuser")]
+    # students' servers in bubblewrap, the checkout hidden but for the environment; the instructor's as it is
+    singleuser = [os.path.join(sys.prefix, "bin", "jupyterhub-singleuser")]
+    assert c.Spawner.cmd == hub.confined_command(site, singleuser)
+    repo = os.path.realpath(hub.REPO)
+    assert c.Spawner.cmd[:4] == [sys.executable, "-I", "-S", os.path.join(repo, "grader", "tools", "hub_confine.py")]
+    bwrap = c.Spawner.cmd[4:]
+    assert bwrap[bwrap.index("--tmpfs") + 1] == repo and bwrap[-2:] == ["--", *singleuser]
+    assert hub.student_view(site) == [(os.path.join(repo, ".venv"), False)]
+    assert bwrap[bwrap.index("--ro-bind") + 1:][:2] == [os.path.join(repo, ".venv")] * 2
+    spawners = {name: SimpleNamespace(user=SimpleNamespace(name=name), cmd=list(c.Spawner.cmd)) for name in site.users}
+    for spawner in spawners.values():
+        c.Spawner.pre_spawn_hook(spawner)
+    assert {name: s.cmd for name, s in spawners.items()} == {
+        "prof": singleuser, "ann": c.Spawner.cmd, "ben": c.Spawner.cmd}
     assert c.Spawner.default_url == "/lab"
     role_path = c.Spawner.environment["JUPYTER_CONFIG_PATH"]
     assert {name: role_path(SimpleNamespace(user=SimpleNamespace(name=name))) for name in site.users} == {
@@ -74,3 +87,20 @@ def test_the_hub_configuration_names_the_proxy_the_spawner_and_each_role(tmp_pat
         "ann": str(tmp_path / "public" / "jupyter" / "student"),
         "ben": str(tmp_path / "public" / "jupyter" / "student")}
     assert c.JupyterHub.services == [{"name": "course-tools", "api_token": "t" * 64}]
+
+
+def test_what_students_see_of_the_checkout_follows_where_the_hub_s_files_are(tmp_path):
+    """The environment always; the students' configuration and the exchange when they lie in the checkout."""
+    repo = os.path.realpath(hub.REPO)
+    venv = (os.path.realpath(sys.prefix), False)
+    outside = hub.Site(instructor="prof", students=("ann",), existing_accounts=True, public_dir=str(tmp_path))
+    assert hub.student_view(outside) == [venv]
+    inside = hub.Site(instructor="prof", students=("ann",), existing_accounts=True,
+                      public_dir=os.path.join(repo, ".hub", "public"))
+    assert hub.student_view(inside) == sorted([
+        venv, (os.path.join(repo, ".hub", "public", "exchange"), True),
+        (os.path.join(repo, ".hub", "public", "jupyter", "student"), False)])
+    bwrap = hub.confined_command(inside, ["jupyterhub-singleuser"])
+    assert bwrap.index("--tmpfs") < bwrap.index("--bind") < bwrap.index("--remount-ro")
+    with pytest.raises(hub.HubError, match="is the checkout"):
+        hub.student_view(hub.Site(instructor="prof", students=("ann",), existing_accounts=True, exchange=repo))

@@ -157,8 +157,9 @@ def assignment_row(page):
 
 
 def open_assignments_tab(page) -> None:
-    page.keyboard.press("Control+Shift+c")
-    page.locator('#modal-command-palette li[data-command="nbgrader:open-assignment-list"]').click()
+    """Nbgrader > Assignment List (the menu exists once nbgrader's JupyterLab plugins are loaded)."""
+    page.locator('#jp-menu-panel .lm-MenuBar-itemLabel:text-is("Nbgrader")').click()
+    page.locator('#jp-mainmenu-nbgrader li[data-command="nbgrader:open-assignment-list"]').click()
     page.locator("#released_assignments_list").wait_for()
 
 
@@ -225,12 +226,9 @@ def fetch_and_hand_in(person: Person, running: hub.Hub, nb, label: str, validate
 def feedback_of(person: Person, running: hub.Hub, label: str) -> str:
     """Fetch Feedback in the Assignments tab, then open the fetched feedback page; its text."""
     page = person.page
-    with step(person, f"{label}_feedback_fetched", running):
-        page.goto(f"{running.user_url(person.name, 'lab')}")
-        page.locator("#jp-main-dock-panel").wait_for()
-        open_assignments_tab(page)
-        submitted = list_rows(page, "submitted", 1)
-        submitted.first.locator('button:text("Fetch Feedback")').click()
+    with step(person, f"{label}_feedback_fetched", running):   # the Assignments tab is still open
+        page.locator("#refresh_assignments_list").click()
+        list_rows(page, "submitted", 1).first.locator('button:text("Fetch Feedback")').click()
         pattern = os.path.join(person.home(), ASSIGNMENT, "feedback", "*", f"{ASSIGNMENT}.html")
         deadline = time.monotonic() + 60
         while not glob.glob(pattern):

@@ -55,7 +55,8 @@ with Sandbox(policy, {"pkg/a.txt": b"hello"}) as box:
     print(json.dumps({"inside": json.loads(done.stdout) if done.returncode == 0 else done.stderr,
                       "rootless": box.rootless, "slot": box.slot is None, "describe": box.describe(),
                       "flags": [f for f in ("--unshare-user", "--disable-userns", "setpriv") if f in cmd],
-                      "host_files": host_files, "uid": os.getuid()}))
+                      "host_files": host_files, "uid": os.getuid(),
+                      "modes": [os.stat(p).st_mode & 0o777 for p in (box.root, box.work, box.io)]}))
 '''
 
 
@@ -78,6 +79,7 @@ def test_an_ordinary_users_sandbox_confines_like_roots(grading_user):
     # the working directory is the sandbox's own tmpfs of disk_bytes: full after 7 MiB files, nothing reached the host
     assert inside["fill"] == [7, "ENOSPC"]
     assert seen["host_files"] == [".config", "pkg"]
+    assert seen["modes"] == [0o700, 0o700, 0o700]   # the grader's alone: no other account reads a submission
 
 
 ISOLATION = '''

@@ -49,6 +49,10 @@ def test_the_kernel_command_isolates_and_limits():
         assert cmd[-3:] == ["python", "-m", "ipykernel_launcher"]
         assert box.disk_bounded and mounted(box.root)
         assert os.stat(os.path.join(box.work, "spatial_checks", "__init__.py")).st_uid == box.uid
+        # nobody else on the machine reads the submission: others may only pass through the root to the slot
+        # uid's own directories
+        modes = {path: (os.stat(path).st_mode & 0o777, os.stat(path).st_uid) for path in (box.root, box.work, box.io)}
+        assert modes == {box.root: (0o711, 0), box.work: (0o700, box.uid), box.io: (0o700, box.uid)}
     assert not mounted(box.root) and not os.path.exists(box.root)
 
 
