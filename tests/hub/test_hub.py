@@ -14,17 +14,16 @@ import json
 import os
 import pwd
 import re
-import secrets
-import shutil
 import socket
 import stat
 import sys
-import tempfile
 import time
 
 import pytest
 
 from grader.tools import hub, hub_confine
+
+from .sites import throwaway_site
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]   # a silent hang ends the test, not CI
 
@@ -65,18 +64,8 @@ def service_port(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    assert os.geteuid() == 0, "the hub test makes Linux accounts and starts servers as them: run it as root"
-    tag = secrets.token_hex(3)
-    # the course's users read the exchange and their role's configuration here (pytest's tmp dirs are 0700)
-    public = tempfile.mkdtemp(prefix="tt-hub-", dir="/tmp")
-    os.chmod(public, 0o755)
-    site = hub.Site(instructor=f"tt-i-{tag}", students=(f"tt-s-{tag}",), public_dir=public,
-                    state_dir=str(tmp_path_factory.mktemp("hub") / "state"), generate=False)
-    try:
+    with throwaway_site(str(tmp_path_factory.mktemp("hub") / "state"), "s", generate=False) as site:
         yield site
-    finally:
-        hub.clean(site, log=lambda *a: None)
-        shutil.rmtree(public, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

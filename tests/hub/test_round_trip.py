@@ -26,9 +26,6 @@ import json
 import os
 import pwd
 import re
-import secrets
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +39,7 @@ from grader.tools import hub
 
 from ..chromium import launch
 from ..conftest import ASSIGNMENT, REPO
+from .sites import throwaway_site
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -55,20 +53,11 @@ LATE_PENALTY = 1.0       # c.SubMarks.marks_per_hour: C is late by seconds, one 
 # ----------------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    assert os.geteuid() == 0, "the round trip makes Linux accounts and starts servers as them: run it as root"
-    tag = secrets.token_hex(3)
-    public = tempfile.mkdtemp(prefix="tt-trip-", dir="/tmp")   # the accounts reach the exchange here
-    os.chmod(public, 0o755)
-    site = hub.Site(instructor=f"tt-i-{tag}", students=(f"tt-a-{tag}", f"tt-b-{tag}", f"tt-c-{tag}"),
-                    public_dir=public, state_dir=str(tmp_path_factory.mktemp("trip") / "state"))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
-    try:
+    with throwaway_site(str(tmp_path_factory.mktemp("trip") / "state"), "abc") as site:
         yield site
-    finally:
-        hub.clean(site, log=lambda *a: None)
-        shutil.rmtree(public, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

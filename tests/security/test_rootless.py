@@ -16,6 +16,17 @@ from grader.engine.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable
 
 from ..users import owned_dir, remove_tree, run_as
 
+
+def seen_by(user, program: str, timeout: float) -> dict:
+    """What ``program`` (Python source) prints as JSON when ``user`` runs it from a home of its own."""
+    home = owned_dir(user, "rootless-")
+    try:
+        done = run_as(user, [sys.executable, "-c", program], home=home, timeout=timeout)
+    finally:
+        remove_tree(home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
 pytestmark = pytest.mark.slow
 
 CONFINEMENT = '''
@@ -61,13 +72,7 @@ with Sandbox(policy, {"pkg/a.txt": b"hello"}) as box:
 
 
 def test_an_ordinary_users_sandbox_confines_like_roots(grading_user):
-    home = owned_dir(grading_user, "rootless-")
-    try:
-        done = run_as(grading_user, [sys.executable, "-c", CONFINEMENT], home=home, timeout=180)
-    finally:
-        remove_tree(home)
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout)
+    seen = seen_by(grading_user, CONFINEMENT, timeout=180)
     assert seen["rootless"] and seen["slot"] and seen["uid"] == grading_user.pw_uid
     assert seen["flags"] == ["--unshare-user", "--disable-userns"]   # no setpriv: the uid stays the user's
     assert seen["describe"].endswith("disk 8 MiB, rootless (user namespace)")
@@ -138,13 +143,7 @@ print(json.dumps({"held": held, "other": other_seen, "over": over_seen}))
 def test_concurrent_sandboxes_of_one_user_neither_see_nor_crowd_each_other(grading_user):
     """What a uid per slot gives under root, a user namespace per sandbox gives here: the process limit counts
     only the sandbox's own processes, and no sandbox sees another's."""
-    home = owned_dir(grading_user, "rootless-")
-    try:
-        done = run_as(grading_user, [sys.executable, "-c", ISOLATION], home=home, timeout=300)
-    finally:
-        remove_tree(home)
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout)
+    seen = seen_by(grading_user, ISOLATION, timeout=300)
     assert seen["held"] == 13   # the holder and its 12 sleepers, counted from the host
     # beside the 13 processes of sandbox a, all of the same uid, b still forks 12 of its 16, and sees none of a's
     assert seen["other"] == {"forks": 12, "pids": 2, "marks": 0}
