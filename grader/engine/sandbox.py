@@ -26,8 +26,8 @@ which replaces what root's per-slot uid provides:
 * RLIMIT_NPROC is counted per user namespace and uid, so the process limit caps
   each sandbox's own processes, not the grader's or another sandbox's;
 * the sandbox's working directory is a size-limited tmpfs that bubblewrap mounts
-  inside the sandbox (the submission's files are copied in through descriptors),
-  since only root can mount one on the host;
+  inside the sandbox, since only root can mount one on the host; the scratch
+  directory is bound read-only beside it and copied in before the kernel starts;
 * the sandbox's root directory and ``/dev/shm`` are read-only to it, as they are
   to a foreign uid under root;
 * its processes are found through their parent chain (they share the grader's uid).
@@ -226,14 +226,12 @@ class Sandbox:
 
     def _populate(self, files: dict[str, bytes] | None) -> None:
         """The tmpfs, the scratch directory with ``files`` in it, the I/O directory and a uid, all owned by it."""
-        if self.rootless:   # bubblewrap mounts the working directory's tmpfs (see wrap)
-            self.disk_bounded = self._inner_tmpfs_bounded()
-        else:
-            self.disk_bounded = self._mount_tmpfs() if self.policy.mode != "none" else False
+        self.disk_bounded = self._bound_disk() if self.policy.mode != "none" else False
         self.work = os.path.join(self.root, "work")
         self.io = os.path.join(self.root, "io")
         os.makedirs(self.work, mode=0o700)
         os.makedirs(self.io, mode=0o700)
+        self.staged_files = os.path.join(self.root, "files")   # the scratch directory, inside a rootless sandbox
         self.mpl_dir = os.path.join(self.work, ".config", "matplotlib")
         files = dict(files or {})
         for name, data in matplotlib_font_cache().items():
@@ -260,12 +258,17 @@ class Sandbox:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _mount_tmpfs(self) -> bool:
-        """Put the sandbox's directories on a tmpfs of ``disk_bytes``; False (and a warning) when that fails."""
+    def _bound_disk(self) -> bool:
+        """Whether the sandbox's disk use is bounded by a tmpfs of ``disk_bytes`` (a warning when it is not).
+
+        Root mounts it on the host under the sandbox's directories; without root, bubblewrap mounts the
+        working directory's inside the sandbox (:meth:`wrap`)."""
         size = self.policy.disk_bytes
         if size <= 0:
             log.warning("SANDBOX DEGRADED: c.SandboxPolicy.disk_bytes = %d: a submission's disk use is unbounded", size)
             return False
+        if self.rootless:
+            return True
         try:
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0711,nosuid,nodev", "tmpfs", self.root],
                            check=True, capture_output=True, text=True, timeout=30)
@@ -275,12 +278,6 @@ class Sandbox:
                         "disk use is unbounded", size // 2 ** 20, detail.strip())
             return False
         return True
-
-    def _inner_tmpfs_bounded(self) -> bool:
-        size = self.policy.disk_bytes
-        if size <= 0:
-            log.warning("SANDBOX DEGRADED: c.SandboxPolicy.disk_bytes = %d: a submission's disk use is unbounded", size)
-        return size > 0
 
     def describe(self) -> str:
         """The policy, and what this machine could not provide of it."""
@@ -356,20 +353,6 @@ class Sandbox:
         os.lseek(fd, 0, os.SEEK_SET)
         return fd
 
-    def _work_tmpfs(self) -> list[str]:
-        """bubblewrap arguments: the working directory as a tmpfs of ``disk_bytes``, with a copy of every file
-        of the scratch directory, each read by bubblewrap from a descriptor closed by :meth:`release_fds`."""
-        size = self.policy.disk_bytes
-        args = (["--size", str(size)] if size > 0 else []) + ["--perms", "0755", "--tmpfs", self.work]
-        for dirpath, dirnames, filenames in os.walk(self.work):
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = os.path.join(dirpath, name)
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-                self.inherit_fds.append(fd)
-                args += ["--perms", "0644", "--file", str(fd), path]
-        return args
-
     def environment(self) -> dict[str, str]:
         return {
             "HOME": self.work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
@@ -395,6 +378,7 @@ class Sandbox:
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         if p.mode == "rlimits":
             return drop + limits + command
+        fill: list[str] = []
         cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
         if self.rootless:
@@ -422,10 +406,15 @@ class Sandbox:
                 cmd += ["--tmpfs", target, "--ro-bind", self._import_blocker(), os.path.join(target, "__init__.py")]
             elif os.path.isfile(target + ".py"):
                 cmd += ["--ro-bind", self._import_blocker(), target + ".py"]
-        if self.rootless:   # everything bubblewrap makes is the sandbox's own: read-only where it must not write
-            cmd += ["--perms", "0555", "--dir", self.root]
-            cmd += self._work_tmpfs() + ["--bind", self.io, self.io, "--proc", "/proc", "--dev", "/dev",
-                                          "--chmod", "0555", "/dev/shm", "--chdir", self.work]
+        if self.rootless:
+            # everything bubblewrap makes is the sandbox's own: read-only where it must not write; the working
+            # directory is a tmpfs of disk_bytes, filled from the scratch directory (bound read-only at
+            # `files`) before the kernel starts
+            size = ["--size", str(p.disk_bytes)] if p.disk_bytes > 0 else []
+            cmd += ["--perms", "0555", "--dir", self.root, "--ro-bind", self.work, self.staged_files,
+                    *size, "--perms", "0755", "--tmpfs", self.work, "--bind", self.io, self.io,
+                    "--proc", "/proc", "--dev", "/dev", "--chmod", "0555", "/dev/shm", "--chdir", self.work]
+            fill = ["sh", "-c", 'cp -R -p -- "$0"/. . && exec "$@"', self.staged_files]
         else:
             cmd += ["--perms", "0755", "--dir", self.root,
                     "--bind", self.work, self.work, "--bind", self.io, self.io,
@@ -436,7 +425,7 @@ class Sandbox:
             cmd += ["--ro-bind", self._empty_file(), path]
         if p.seccomp:
             cmd += ["--seccomp", str(self._seccomp_fd())]
-        return cmd + drop + limits + command
+        return cmd + drop + fill + limits + command
 
 
 @functools.lru_cache(maxsize=1)

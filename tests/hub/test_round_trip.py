@@ -173,8 +173,8 @@ def dialog_text(page) -> str:
 
 
 def answered(nb):
-    """``nb`` with every written-answer cell answered (validation asks for a response in each)."""
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    """``nb`` (a notebook built for this test) with every written-answer cell answered (validation asks for a
+    response in each)."""
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "markdown" and meta.get("solution"):

@@ -16,6 +16,8 @@ from grader.engine.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable
 
 from ..users import owned_dir, remove_tree, run_as
 
+pytestmark = pytest.mark.slow
+
 
 def seen_by(user, program: str, timeout: float) -> dict:
     """What ``program`` (Python source) prints as JSON when ``user`` runs it from a home of its own."""
@@ -27,7 +29,6 @@ def seen_by(user, program: str, timeout: float) -> dict:
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
-pytestmark = pytest.mark.slow
 
 CONFINEMENT = '''
 import errno, json, os, subprocess, sys
@@ -54,6 +55,7 @@ def fill():
 seen = {"uid": os.getuid(), "files": sorted(os.listdir(".")), "copied": open("pkg/a.txt").read(),
         "parent": refused(lambda: open("../planted", "w")), "dev_shm": refused(lambda: open("/dev/shm/x", "w")),
         "tmp": refused(lambda: open("/tmp/x", "w").close()),
+        "staged": refused(lambda: open("../files/pkg/a.txt", "a")),
         "unshare": "EPERM" if libc.syscall(272, 0x10000000) < 0 else "ok", "fill": fill()}
 print(json.dumps(seen))
 """
@@ -79,8 +81,8 @@ def test_an_ordinary_users_sandbox_confines_like_roots(grading_user):
     inside = seen["inside"]
     assert inside["uid"] == grading_user.pw_uid and inside["copied"] == "hello"
     assert inside["files"] == [".config", "pkg"]
-    refused = (inside["parent"], inside["dev_shm"], inside["tmp"], inside["unshare"])
-    assert refused == ("EACCES", "EACCES", "ok", "EPERM")
+    refused = (inside["parent"], inside["dev_shm"], inside["tmp"], inside["unshare"], inside["staged"])
+    assert refused == ("EACCES", "EACCES", "ok", "EPERM", "EROFS")   # the scratch directory it was filled from
     # the working directory is the sandbox's own tmpfs of disk_bytes: full after 7 MiB files, nothing reached the host
     assert inside["fill"] == [7, "ENOSPC"]
     assert seen["host_files"] == [".config", "pkg"]
