@@ -94,7 +94,6 @@ this hub, found by its ``JUPYTERHUB_API_URL``, or the proxy) is killed by pid.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import json
 import os
@@ -111,8 +110,9 @@ import urllib.request
 from collections.abc import Iterator
 
 from ..engine import course
+from .hub_confine import children
+from .lab import HOST, _die_with_parent, _tail
 
-HOST = "127.0.0.1"
 REPO = course.ROOT
 HUB_DIR = os.path.join(REPO, ".hub")
 PROXY = os.path.join(HUB_DIR, "node", "node_modules", ".bin", "configurable-http-proxy")
@@ -223,9 +223,10 @@ def update_gradebook(site: Site, students: tuple[str, ...] = (), due: dict[str, 
             gb.update_or_create_student(student)
         for assignment, when in (due or {}).items():
             gb.update_or_create_assignment(assignment, duedate=parse_utc(when))
-    if db_url.startswith("sqlite:///") and os.path.exists(db_url[len("sqlite:///"):]):
+    db_file = db_url.removeprefix("sqlite:///")
+    if db_file != db_url and os.path.exists(db_file):
         entry = pwd.getpwnam(site.instructor)
-        os.chown(db_url[len("sqlite:///"):], entry.pw_uid, entry.pw_gid)
+        os.chown(db_file, entry.pw_uid, entry.pw_gid)
 
 
 def _chown_tree(path: str, uid: int, gid: int) -> None:
@@ -581,13 +582,6 @@ class Hub:
                 raise HubError(f"{name}'s server was not ready in {timeout:.0f} s\n{self.log_tail()}")
             time.sleep(0.25)
 
-    def stop_server(self, name: str, timeout: float = 60.0) -> None:
-        with contextlib.suppress(urllib.error.HTTPError):
-            self.api("DELETE", f"users/{name}/server")
-        deadline = time.monotonic() + timeout
-        while self.server(name) and time.monotonic() < deadline:
-            time.sleep(0.25)
-
     def spawner_pid(self, name: str) -> int:
         """The pid of the process the spawner started for ``name`` (its state): the server itself for the
         instructor, :mod:`grader.tools.hub_confine` for a student."""
@@ -595,7 +589,6 @@ class Hub:
 
     def server_pid(self, name: str) -> int:
         """The pid of ``name``'s ``jupyterhub-singleuser`` process (for a student, inside bubblewrap)."""
-        from .hub_confine import children
         singleuser = os.path.join(sys.prefix, "bin", "jupyterhub-singleuser").encode()
         todo = [self.spawner_pid(name)]
         while todo:
@@ -610,18 +603,7 @@ class Hub:
         update_gradebook(self.site, due={assignment: due})
 
     def log_tail(self, chars: int = 6000) -> str:
-        if not self.log_path or not os.path.exists(self.log_path):
-            return ""
-        with open(self.log_path, encoding="utf-8", errors="replace") as fh:
-            return fh.read()[-chars:]
-
-
-def _die_with_parent() -> None:
-    """The hub gets SIGTERM (and stops its servers) when the process that started it dies."""
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+        return _tail(self.log_path, chars)
 
 
 def _read(path: str, binary: bool = False):
@@ -640,11 +622,7 @@ def leftovers(site: Site, hub_port: int, port: int, proxy_api_port: int) -> list
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
-        status = _read(f"/proc/{entry}/status")
-        uid_line = next((line for line in status.splitlines() if line.startswith("Uid:")), "")
-        if not uid_line:
-            continue
-        uid = int(uid_line.split()[1])
+        uid = _uid(int(entry))
         if uid in uids and api in _read(f"/proc/{entry}/environ", binary=True).split(b"\0"):
             found.append(int(entry))
         elif uid == 0:
@@ -662,14 +640,20 @@ def _kill(pids: list[int], grace: float) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + wait
-        while any(os.path.exists(f"/proc/{p}") and "Z" not in _state(p) for p in alive) and \
+        while any(os.path.exists(f"/proc/{p}") and _status(p, "State") != "Z" for p in alive) and \
                 time.monotonic() < deadline:
             time.sleep(0.1)
 
 
-def _state(pid: int) -> str:
+def _status(pid: int, field: str) -> str:
+    """The first value of ``field`` in ``/proc/<pid>/status`` ('' once the process is gone)."""
     status = _read(f"/proc/{pid}/status")
-    return next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
+    return next((line.split()[1] for line in status.splitlines() if line.startswith(f"{field}:")), "")
+
+
+def _uid(pid: int) -> int | None:
+    uid = _status(pid, "Uid")
+    return int(uid) if uid else None
 
 
 def stop(hub: Hub, timeout: float = 30.0) -> None:
@@ -779,12 +763,6 @@ def clean(site: Site, log=print) -> None:
     if os.path.isdir(site.state_dir):
         shutil.rmtree(site.state_dir)
         log(f"removed the hub's state {site.state_dir}")
-
-
-def _uid(pid: int) -> int | None:
-    status = _read(f"/proc/{pid}/status")
-    line = next((line for line in status.splitlines() if line.startswith("Uid:")), "")
-    return int(line.split()[1]) if line else None
 
 
 # ------------------------------------------------------------------------------------------ the command
