@@ -111,7 +111,7 @@ from collections.abc import Iterator
 
 from ..engine import course
 from .hub_confine import children
-from .lab import HOST, _die_with_parent, _tail
+from .lab import HOST, die_with_parent, file_tail
 
 REPO = course.ROOT
 HUB_DIR = os.path.join(REPO, ".hub")
@@ -603,7 +603,7 @@ class Hub:
         update_gradebook(self.site, due={assignment: due})
 
     def log_tail(self, chars: int = 6000) -> str:
-        return _tail(self.log_path, chars)
+        return file_tail(self.log_path, chars)
 
 
 def _read(path: str, binary: bool = False):
@@ -715,7 +715,7 @@ def running_hub(site: Site, passwords: dict[str, str] | None = None, port: int |
         os.fchmod(log.fileno(), 0o600)
         process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", config], cwd=site.state_dir,
                                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, preexec_fn=_die_with_parent)
+                                   start_new_session=True, preexec_fn=die_with_parent)
     hub = Hub(site=site, url=f"http://{HOST}:{port}/", port=port, hub_port=hub_port,
               proxy_api_port=proxy_api_port, passwords=dict(passwords or {}), token=service_token,
               process=process, log_path=log_path)

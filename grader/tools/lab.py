@@ -90,7 +90,7 @@ class LabServer:
         return json.loads(text) if text.strip() else None
 
     def log_tail(self, chars: int = 6000) -> str:
-        return _tail(self.log_path, chars)
+        return file_tail(self.log_path, chars)
 
 
 def isolated_env(base: str, environ: dict | None = None) -> dict:
@@ -149,15 +149,16 @@ def ensure_course_exchange(root: str) -> str | None:
     return exchange
 
 
-def _die_with_parent() -> None:
-    """The server ends when the process that started it dies (no orphaned labs after a killed test)."""
+def die_with_parent() -> None:
+    """A server ends (SIGTERM) when the process that started it dies: no orphaned lab or hub after a killed test."""
     try:
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
 
-def _tail(path: str | None, chars: int) -> str:
+def file_tail(path: str | None, chars: int) -> str:
+    """The last ``chars`` characters of a server's log ('' when there is none)."""
     if not path or not os.path.exists(path):
         return ""
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -177,7 +178,7 @@ def _wait_ready(process: subprocess.Popen, info_file: str, token: str, deadline:
                 log_path: str | None) -> dict:
     """Wait for the server's info file, then for its API and nbgrader's handlers to answer."""
     def failed(why: str) -> LabError:
-        tail = _tail(log_path, 6000)
+        tail = file_tail(log_path, 6000)
         return LabError(f"JupyterLab {why}" + (f"\n--- end of {log_path} ---\n{tail}" if tail else ""))
 
     info = None
@@ -243,7 +244,7 @@ def running_lab(root: str = course.ROOT, port: int | None = None, env: dict | No
     out = open(log, "a", encoding="utf-8") if isinstance(log, str) else log
     process = subprocess.Popen(lab_command(root, port), cwd=root, env=env, stdin=subprocess.DEVNULL,
                                stdout=out, stderr=subprocess.STDOUT if out is not None else None,
-                               start_new_session=True, preexec_fn=_die_with_parent)
+                               start_new_session=True, preexec_fn=die_with_parent)
     try:
         info = _wait_ready(process, os.path.join(run_dir, f"jpserver-{process.pid}.json"), token,
                            time.monotonic() + startup_timeout, log_path)
