@@ -91,6 +91,8 @@ c.ClearHiddenTests.enforce_metadata = False
 # lands as submitted/<student>/<assignment>/<assignment>.ipynb; every other file is skipped and logged with
 # its reason (grader/tools/lms.py).
 c.ZipCollectApp.collector_plugin = "grader.tools.lms.LatestUploadCollector"
+# each download is unpacked one level deep: a student's uploaded archive stays packed (and is skipped)
+c.ZipCollectApp.extractor_plugin = "grader.tools.lms.DownloadExtractor"
 c.LatestUploadCollector.named_regexp = r"(?P<student_id>.+?)_(?P<late>LATE_)?\d+_(?P<upload_id>\d+)_(?P<file_id>.+)"
 
 # Late submissions: an assignment's due date is set in formgrader (Manage Assignments, edit) or with

@@ -148,7 +148,7 @@ def _run(args) -> int:
             print(f"error: no file {args.zip}", file=sys.stderr)
             return 2
         try:
-            collection = collect_zip(os.path.abspath(args.zip), args.assignment, root, force=args.force)
+            collection = collect_zip(args.zip, args.assignment, root, force=args.force)
         except CollectFailed as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

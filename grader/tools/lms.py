@@ -25,10 +25,10 @@ import re
 import shutil
 import unicodedata
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
 from nbgrader.apps import ZipCollectApp
-from nbgrader.plugins import FileNameCollectorPlugin
-from nbgrader.utils import capture_log, temp_attrs
+from nbgrader.plugins import ExtractorPlugin, FileNameCollectorPlugin
+from nbgrader.utils import capture_log, temp_attrs, unzip
 
 from ..engine import course
 from ..engine.preflight import printable, student_id_problem
@@ -61,18 +61,35 @@ def read_name(path: str, pattern: re.Pattern) -> Upload | None:
                   bool(groups.get("late")))
 
 
-def plan_uploads(paths: list[str], pattern: re.Pattern,
-                 valid_ext: tuple[str, ...] = (".ipynb",)) -> tuple[dict[str, Upload], dict[str, str]]:
+def unpacked_folder(archive: str) -> str:
+    """The folder nbgrader's ``unzip(create_own_folder=True)`` unpacks ``archive`` into."""
+    folder = os.path.splitext(archive)[0]
+    stem, ext = os.path.splitext(folder)
+    return stem if ext == ".tar" else folder
+
+
+def plan_uploads(paths: list[str], pattern: re.Pattern, valid_ext: tuple[str, ...] = (".ipynb",),
+                 zip_ext: tuple[str, ...] = (".zip", ".gz")) -> tuple[dict[str, Upload], dict[str, str]]:
     """Which file each student hands in, and why every other file is not collected.
 
     Returns (student -> the upload with the largest upload id, path -> reason it is skipped);
     every path is in exactly one of the two.  Only files with an extension in ``valid_ext`` are
     uploads; an upload id seen twice for a student (the same upload in two downloads) is collected once.
+    A file unpacked from an archive among ``paths`` (an extension in ``zip_ext``: a student's upload
+    that nbgrader's extractor unpacks too) is no upload: its name is whatever that student chose.
     """
     skipped: dict[str, str] = {}
     by_student: dict[str, list[Upload]] = {}
+    archives = {unpacked_folder(path): path for path in paths if os.path.splitext(path)[1] in zip_ext}
     for path in sorted(paths):
         ext = os.path.splitext(path)[1]
+        folder = os.path.dirname(path)
+        while archives and folder not in archives and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+        if folder in archives:
+            skipped[path] = (f"unpacked from the uploaded archive {printable(os.path.basename(archives[folder]))!r}, "
+                             "not a file of the download")
+            continue
         if ext not in valid_ext:
             skipped[path] = f"not a notebook (only {', '.join(valid_ext)} files are collected)"
             continue
@@ -96,10 +113,25 @@ def plan_uploads(paths: list[str], pattern: re.Pattern,
     return dict(sorted(latest.items())), skipped
 
 
-def collect_path(app: ZipCollectApp, step: str) -> str:
-    """A folder of zip_collect's layout (``downloaded/<assignment>/<step>``), from the app's settings."""
-    return os.path.join(app.coursedir.root, app.collect_directory_structure).format(
-        downloaded=app.downloaded_directory, assignment_id=app.coursedir.assignment_id, collect_step=step)
+class DownloadExtractor(ExtractorPlugin):
+    """zip_collect's extractor for LMS downloads: each download unpacked, the uploads in it left packed.
+
+    nbgrader's own extractor also unpacks every archive inside a download (``tree=True``), that is a
+    student's upload that happens to be a zip: one corrupt or huge upload then stops or stalls the
+    collect of every student.  This one unpacks the archives of ``archive/`` alone (into
+    ``extracted/<download>/``, as nbgrader's does) and copies every other file there.
+    """
+
+    def extract(self, archive_path: str, extracted_path: str) -> None:
+        for folder, _, names in os.walk(archive_path):
+            extract_to = os.path.normpath(os.path.join(extracted_path, os.path.relpath(folder, archive_path)))
+            os.makedirs(extract_to, exist_ok=True)
+            for name in names:
+                path = os.path.join(folder, name)
+                if os.path.splitext(name)[1] in self.zip_ext:
+                    unzip(path, extract_to, zip_ext=self.zip_ext, create_own_folder=True, tree=False)
+                else:
+                    shutil.copy(path, os.path.join(extract_to, name))
 
 
 class LatestUploadCollector(FileNameCollectorPlugin):
@@ -143,9 +175,10 @@ class LatestUploadCollector(FileNameCollectorPlugin):
         if missing:
             app.fail(f"LatestUploadCollector.named_regexp {self.named_regexp!r} lacks the groups "
                      f"{', '.join(sorted(missing))} (set it in nbgrader_config.py)")
-        extracted = collect_path(app, app.extracted_directory)
+        extracted = app._format_collect_path(app.extracted_directory)
         paths = [os.path.join(folder, name) for folder, _, names in os.walk(extracted) for name in names]
-        self.collected, self.skipped = plan_uploads(paths, pattern, tuple(self.valid_ext))
+        self.collected, self.skipped = plan_uploads(paths, pattern, tuple(self.valid_ext),
+                                                    tuple(app.extractor_plugin_inst.zip_ext))
         self._by_path = {upload.path: upload for upload in self.collected.values()}
         for path, reason in self.skipped.items():
             self.log.warning("Skipping %s: %s", printable(os.path.relpath(path, extracted), 200), reason)
@@ -192,7 +225,8 @@ def collect_zip(zip_path: str, assignment: str, root: str = course.ROOT, force: 
     """Copy an LMS download into ``downloaded/<assignment>/archive/`` and run nbgrader's zip_collect on it.
 
     zip_collect runs in this process with the course's configuration (its collector is
-    :class:`LatestUploadCollector`).  Anything already in the archive folder (an earlier download)
+    :class:`LatestUploadCollector`; its extractor, unless the course sets one, is
+    :class:`DownloadExtractor`).  Anything already in the archive folder (an earlier download)
     is collected too, and the latest upload wins across them.  ``force`` is zip_collect's
     ``--force``: the extracted folder is rebuilt and each collected student's submission replaced;
     without it nbgrader refuses to overwrite either.
@@ -200,6 +234,8 @@ def collect_zip(zip_path: str, assignment: str, root: str = course.ROOT, force: 
     zip_path = os.path.abspath(zip_path)
     config = course.load_config(root)
     config.ZipCollectApp.force = config.ExtractorPlugin.force = force
+    if "extractor_plugin" not in config.ZipCollectApp:   # nbgrader's default would unpack the uploads too
+        config.ZipCollectApp.extractor_plugin = DownloadExtractor
     api = course.make_api(root, config)
     with course.chdir(root), temp_attrs(api.coursedir, assignment_id=assignment):
         # nbgrader's log (every file, every copy) stays quiet: the Collection says what happened
@@ -207,13 +243,13 @@ def collect_zip(zip_path: str, assignment: str, root: str = course.ROOT, force: 
         if not issubclass(app.collector_plugin, LatestUploadCollector):
             raise CollectFailed(f"the course's ZipCollectApp.collector_plugin is {app.collector_plugin.__name__}, "
                                 "not grader.tools.lms.LatestUploadCollector (see nbgrader_config.py)")
-        archive = collect_path(app, app.archive_directory)
+        archive = app._format_collect_path(app.archive_directory)
         os.makedirs(archive, exist_ok=True)
         target = os.path.join(archive, os.path.basename(zip_path))
         if not (os.path.exists(target) and os.path.samefile(zip_path, target)):
             shutil.copyfile(zip_path, target)
         result = capture_log(app)
-        extracted = collect_path(app, app.extracted_directory)
+        extracted = app._format_collect_path(app.extracted_directory)
     if not result.get("success"):
         raise CollectFailed(f"zip_collect failed:\n{(result.get('log') or result.get('error') or '').strip()}")
     collector = app.collector_plugin_inst
@@ -236,16 +272,14 @@ def lms_rows(gb: Gradebook) -> list[list[str]]:
     assignments = gb.assignments
     header = ["Student ID", "Last Name", "First Name", "Email"]
     header += [f"{a.name} (max {points(a.max_score)})" for a in assignments]
+    submitted = [{s.student_id: s for s in gb.assignment_submissions(a.name)} for a in assignments]
     rows = [header]
     for student in sorted(gb.students, key=lambda s: s.id):
         row = [student.id, student.last_name or "", student.first_name or "", student.email or ""]
-        for assignment in assignments:
-            try:
-                submission = gb.find_submission(assignment.name, student.id)
-            except MissingEntry:
-                row.append("")
-                continue
-            row.append(points(max(0.0, submission.score - (submission.late_submission_penalty or 0.0))))
+        for by_student in submitted:
+            submission = by_student.get(student.id)
+            row.append("" if submission is None else
+                       points(max(0.0, submission.score - (submission.late_submission_penalty or 0.0))))
         rows.append(row)
     return rows
 

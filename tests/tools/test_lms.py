@@ -227,3 +227,30 @@ def test_export_lms_writes_one_row_per_student_and_points_per_assignment(gradebo
     with open(nbgrader_csv, encoding="utf-8") as fh:   # nbgrader's own export, as before
         assert fh.readline() == ("assignment,duedate,timestamp,student_id,last_name,first_name,email,raw_score,"
                                  "late_submission_penalty,score,max_score\n")
+
+
+# ------------------------------------------------------------------ one upload cannot spoil the collect
+
+
+def test_files_unpacked_from_an_uploaded_archive_are_no_uploads():
+    paths = ["/d/lms/bob_1_5_nb.ipynb", "/d/lms/alice_1_7_work.tar.gz", "/d/lms/alice_1_7_work/bob_1_99_nb.ipynb",
+             "/d/lms/alice_1_7_work/deeper/alice_1_8_nb.ipynb"]
+    collected, skipped = plan_uploads(paths, PATTERN)
+    assert {s: u.path for s, u in collected.items()} == {"bob": "/d/lms/bob_1_5_nb.ipynb"}
+    inside = "unpacked from the uploaded archive 'alice_1_7_work.tar.gz', not a file of the download"
+    assert skipped == {"/d/lms/alice_1_7_work.tar.gz": "not a notebook (only .ipynb files are collected)",
+                       "/d/lms/alice_1_7_work/bob_1_99_nb.ipynb": inside,
+                       "/d/lms/alice_1_7_work/deeper/alice_1_8_nb.ipynb": inside}
+
+
+def test_an_uploaded_zip_neither_stops_the_collect_nor_replaces_another_students_work(lms_course, tmp_path, capsys):
+    inner = tmp_path / "inner.zip"
+    write_zip(inner, {"bob_444_99999_09_spatial.ipynb": b'{"not bob": "inside carol\'s zip"}'})
+    uploads = dict(DOWNLOAD, **{"carol_777_8001_work.zip": inner.read_bytes(),
+                                "dave_888_9001_broken.zip": b"not a zip at all"})
+    assert cli.main(["collect-zip", write_zip(tmp_path / "lms.zip", uploads), "-a", A]) == 0
+    out = capsys.readouterr().out
+    assert landed(lms_course) == EXPECTED_FILES
+    assert "  lms/carol_777_8001_work.zip: not a notebook (only .ipynb files are collected)\n" in out
+    assert "  lms/dave_888_9001_broken.zip: not a notebook (only .ipynb files are collected)\n" in out
+    assert not os.path.exists(os.path.join(lms_course, "downloaded", A, "extracted", "lms", "carol_777_8001_work"))
