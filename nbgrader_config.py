@@ -26,6 +26,7 @@ from nbgrader.preprocessors import (
 )
 
 from grader.engine.nbgrader_ext.execute import TrustedExecute
+from grader.engine.nbgrader_ext.feedback import SubmissionNote
 from grader.engine.nbgrader_ext.metadata import DropNotebookMetadata
 from grader.engine.nbgrader_ext.sanitize import ForgetUnknownCells
 from grader.engine.nbgrader_ext.stubs import NameStubs
@@ -81,8 +82,9 @@ c.LibraryPolicy.action = "block"
 # The reference implementation and the test oracle are installed for the grader; student code never sees them.
 c.SandboxPolicy.hidden_packages = ["grader", "gradekit", "assignments", "tinytorch_ref", "torch"]
 
-# Feedback never shows hidden-test source.
-c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
+# Feedback never shows hidden-test source. SubmissionNote adds nothing unless the grading service
+# (python -m grader serve) sets its text: when the submission was graded, whether it counts, the rate limit.
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests, SubmissionNote]
 c.ClearHiddenTests.enforce_metadata = False
 
 # LMS downloads: `nbgrader zip_collect <assignment>` (or `python -m grader collect-zip ZIP -a <assignment>`)
@@ -101,3 +103,14 @@ c.LatestUploadCollector.named_regexp = r"(?P<student_id>.+?)_(?P<late>LATE_)?\d+
 # (grader/engine/nbgrader_ext/late.py).
 c.AssignLatePenalties.plugin_class = "grader.engine.nbgrader_ext.late.SubMarks"
 c.SubMarks.marks_per_hour = 1.0
+
+# The grading service (`make serve`): each submission in the exchange is graded as it arrives and its
+# feedback released to its student (grader/engine/service/). A student gets `rate_limit` graded
+# submissions of an assignment per rolling `rate_window` seconds (a further one waits, and its feedback
+# says until when); before the due date feedback shows every check ('checks') or the visible checks
+# only ('visible'); the gradebook holds the last submission by the due date ('last_before_deadline')
+# or the last one ('last'), with nbgrader's late penalty either way.
+c.ServicePolicy.rate_limit = 3
+c.ServicePolicy.rate_window = 3600
+c.ServicePolicy.feedback_before_deadline = "checks"
+c.ServicePolicy.counts = "last_before_deadline"

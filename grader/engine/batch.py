@@ -345,6 +345,21 @@ class LocalPool:
                     self._done.append((job, WorkerDied(f"the grading worker ran longer than {self.deadline:g} s "
                                                        "and was stopped")))
 
+    def poll(self, timeout: float) -> list:
+        """(job, result or exception) for the jobs finished so far, waiting up to ``timeout`` seconds for one."""
+        self._start()
+        if not self._done:
+            self._collect(timeout)
+        self._start()
+        done = list(self._done)
+        self._done.clear()
+        return done
+
+    @property
+    def busy(self) -> int:
+        """Jobs submitted and not yet handed back."""
+        return len(self._pending) + len(self._running) + len(self._done)
+
     def finished(self):
         """(job, result or exception) for every submitted job, as they finish."""
         while self._done or self._running or self._pending:
@@ -405,6 +420,28 @@ class Executor:
         else:
             self._pool.submit(job)
 
+    def poll(self, timeout: float) -> list:
+        """(job, result or exception) for the jobs finished since the last call, waiting up to ``timeout``
+        seconds for one; for a caller that submits jobs as they arrive (the grading service)."""
+        if self._client is None:
+            return self._pool.poll(timeout)
+        from distributed import wait
+        if self._futures:
+            wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
+        done = []
+        for future in [f for f in self._futures if f.done()]:
+            job = self._futures.pop(future)
+            try:
+                done.append((job, future.result()))
+            except Exception as exc:  # noqa: BLE001 - reported per submission
+                done.append((job, exc))
+        return done
+
+    @property
+    def busy(self) -> int:
+        """Jobs submitted and not yet handed back by :meth:`poll`."""
+        return self._pool.busy if self._client is None else len(self._futures)
+
     def finished(self):
         """(job, result or exception) for every submitted job, as they finish."""
         if self._client is None:
@@ -437,10 +474,11 @@ class _Plan:
     notes: list[str]      # preflight's notes, kept with the outcome
 
 
-class _Run:
-    """One :func:`grade_batch` call: its settings, a plan per submission, an outcome per student.
+class GradingRun:
+    """Grading one assignment: its settings, a plan per submission, an outcome per student.
 
-    The steps are methods, called by :func:`grade_batch` in this order:
+    :func:`grade_batch` makes one per call, and the grading service (grader.engine.service) one per
+    assignment for as long as it runs.  The steps are methods, called in this order:
     :meth:`plan` (skip, fail, or plan each submission), then :meth:`record`
     for every planned one once its execution is cached or has failed.
     """
@@ -596,7 +634,7 @@ def grade_batch(assignment: str, root: str = course.ROOT, students: list[str] | 
     """Grade every submission of ``assignment`` under ``submitted/`` (or just ``students``); see the module doc."""
     started = time.monotonic()
     workers = workers or default_workers()
-    run = _Run(root, assignment, force)
+    run = GradingRun(root, assignment, force)
     students = students if students is not None else course.submitted_students(assignment, root)
     # a worker that outlives its notebook's own time limit by this much is stopped
     deadline = run.policy["submission_timeout"] + WORKER_MARGIN_SECONDS

@@ -53,6 +53,18 @@ def main(argv=None) -> int:
                                       "with reports/index.html")
     r.add_argument("--out", metavar="DIR", default=None, help="write the reports into DIR instead")
     _assignment_option(r)
+    sv = sub.add_parser("serve", help="grading service: grade each submission in the exchange as it arrives, "
+                                      "record it and release its feedback to the student; runs until Ctrl-C")
+    _assignment_option(sv)
+    sv.add_argument("--root", default=None, help="course directory (default: this repository)")
+    sv.add_argument("--workers", type=int, default=None, help="parallel executions (default: c.ServicePolicy.workers, "
+                                                              "else cores + 1)")
+    sv.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) to execute on")
+    sv.add_argument("--until-idle", action="store_true", help="stop once nothing is queued, waiting or running")
+    st = sub.add_parser("status", help="the grading service's queue: counts, latencies, and (-v) every submission")
+    st.add_argument("--root", default=None, help="course directory (default: this repository)")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.add_argument("-v", "--verbose", action="store_true", help="also list every submission with its state")
     d = sub.add_parser("demo", help="release, sample submissions, grade, feedback, export, table")
     d.add_argument("--workers", type=int, default=None)
     _assignment_option(d)
@@ -120,6 +132,19 @@ def _run(args) -> int:
         except NewAssignmentError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    elif args.command == "serve":
+        from ..engine.service.server import GradingService, ServiceError
+        try:
+            service = GradingService(args.root or root, workers=args.workers, scheduler=args.scheduler,
+                                     assignments=chosen)
+        except ServiceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        service.install_signal_handlers()
+        service.run(until_idle=args.until_idle)
+    elif args.command == "status":
+        from ..engine.service.queue import status_report
+        print(status_report(args.root or root, as_json=args.json, verbose=args.verbose))
     elif args.command == "list":
         for assignment in load_all(root):
             print(f"{assignment.name}\t{assignment.title}")

@@ -41,7 +41,7 @@ def fuzz_course(tmp_path_factory):
     shutil.copy(os.path.join(root, "release", ASSIGNMENT, NOTEBOOK), good)
     with open(os.path.join(root, "gradebook.db"), "rb") as fh:
         assert fh.read(6) == b"SQLite"
-    run = batch._Run(root, ASSIGNMENT, force=True)
+    run = batch.GradingRun(root, ASSIGNMENT, force=True)
     assert run.guarded("planning", GOOD, run.plan) is not None
     return root, run.planned[GOOD].key
 
@@ -169,7 +169,7 @@ def test_an_odd_submission_ends_planned_or_failed_and_leaves_the_others_alone(fu
     try:
         assert (sorted(course.submitted_students(ASSIGNMENT, root), key=os.fsencode)
                 == sorted([GOOD, name], key=os.fsencode))
-        run = batch._Run(root, ASSIGNMENT, force=True)
+        run = batch.GradingRun(root, ASSIGNMENT, force=True)
         for who in course.submitted_students(ASSIGNMENT, root):
             run.guarded("planning", who, run.plan)
         assert run.planned[GOOD].key == good_key and GOOD not in run.outcomes
