@@ -1,0 +1,57 @@
+"""SubmissionNote and VisibleChecksOnly (grader.engine.nbgrader_ext.feedback) on tiny notebooks."""
+from __future__ import annotations
+
+import nbformat
+
+from grader.engine.nbgrader_ext.execute import report_outputs
+from grader.engine.nbgrader_ext.feedback import SubmissionNote, VisibleChecksOnly, visible_lines
+from grader.engine.records import CheckOutcome
+
+REPORT = (
+    "[PASS] (hidden) conv matches the reference (2/4 points)\n"
+    "[FAIL] the worked example (an example: no points of its own)\n"
+    "       expected [1, 2], got [2, 1]\n"
+    "[FAIL] (hidden) stride 2 (0/2 points)\n"
+    "       output differs at (0, 1)\n"
+    "1/3 checks passed: 2 of 4 points.\n"
+)
+
+
+def test_visible_lines_keep_visible_verdicts_with_their_messages():
+    assert visible_lines(REPORT) == ("[FAIL] the worked example\n"
+                                     "       expected [1, 2], got [2, 1]\n")
+    assert visible_lines("[PASS] (hidden) x (1/1 points)\n1/1 checks passed: 1 of 1 points.\n") == ""
+
+
+def _notebook(outputs):
+    test = nbformat.v4.new_code_cell('run("conv")', outputs=outputs)
+    test.metadata.nbgrader = {"grade": True, "solution": False, "grade_id": "t1", "points": 4, "score": 2}
+    solution = nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", name="stdout", text="hi\n")])
+    solution.metadata.nbgrader = {"grade": False, "solution": True, "grade_id": "s1"}
+    return nbformat.v4.new_notebook(cells=[solution, test])
+
+
+def test_visible_checks_only_reduces_graded_cells_and_drops_scores():
+    results = [CheckOutcome("t1", "conv", "conv matches the reference", hidden=True, passed=True),
+               CheckOutcome("t1", "example", "the worked example", hidden=False, passed=False,
+                            message="expected [1, 2]")]
+    nb = _notebook(report_outputs(results, 4.0, partial_credit=True))
+    nb, _ = VisibleChecksOnly().preprocess(nb, {})
+    solution, test = nb.cells
+    assert [o["text"] for o in test.outputs] == ["[FAIL] the worked example\n       expected [1, 2]\n"]
+    assert "score" not in test.metadata.nbgrader and "points" not in test.metadata.nbgrader
+    assert solution.outputs[0]["text"] == "hi\n"
+
+
+def test_a_cell_of_hidden_checks_only_says_so():
+    nb = _notebook([nbformat.v4.new_output("stream", name="stdout",
+                                           text="[PASS] (hidden) x (4/4 points)\n1/1 checks passed: 4 of 4 points.\n")])
+    nb, _ = VisibleChecksOnly().preprocess(nb, {})
+    assert nb.cells[1].outputs[0]["text"] == "Hidden checks run after the due date; no visible check in this cell.\n"
+
+
+def test_submission_note_is_the_first_cell_only_when_set():
+    nb, _ = SubmissionNote().preprocess(_notebook([]), {})
+    assert len(nb.cells) == 2
+    nb, _ = SubmissionNote(text="**Graded** now").preprocess(_notebook([]), {})
+    assert (nb.cells[0].cell_type, nb.cells[0].source, len(nb.cells)) == ("markdown", "**Graded** now", 3)
