@@ -26,7 +26,8 @@ def test_visible_lines_keep_visible_verdicts_with_their_messages():
 def _notebook(outputs):
     test = nbformat.v4.new_code_cell('run("conv")', outputs=outputs)
     test.metadata.nbgrader = {"grade": True, "solution": False, "grade_id": "t1", "points": 4, "score": 2}
-    solution = nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", name="stdout", text="hi\n")])
+    printed = nbformat.v4.new_output("stream", name="stdout", text="hi\n")
+    solution = nbformat.v4.new_code_cell("x = 1", outputs=[printed])
     solution.metadata.nbgrader = {"grade": False, "solution": True, "grade_id": "s1"}
     return nbformat.v4.new_notebook(cells=[solution, test])
 

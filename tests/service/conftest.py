@@ -1,6 +1,9 @@
 """Scratch courses with an exchange, students submitting in process, and the grading service."""
 from __future__ import annotations
 
+import os
+import shutil
+
 import nbformat
 import pytest
 
@@ -21,11 +24,22 @@ def notebook(root: str, style: str = "im2col", mutant: str | None = None):
     return build_notebook(release_nb, catalog[mutant].cells())
 
 
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory) -> str:
+    """A scratch course whose 09_spatial is released to its own exchange, made once per session."""
+    return students.exchange_course(str(tmp_path_factory.mktemp("service") / "course"), [ASSIGNMENT])
+
+
 @pytest.fixture()
-def make_course(tmp_path):
-    """make_course(config="") -> the root of a scratch course whose 09_spatial is released to its own exchange."""
+def make_course(released_course, tmp_path):
+    """make_course(config="") -> the root of a private copy of ``released_course``, with ``config`` appended to
+    its nbgrader_config.py (every path in the copy is its own: the config derives them from its location)."""
     count = iter(range(100))
 
     def make(config: str = "") -> str:
-        return students.exchange_course(str(tmp_path / f"course{next(count)}"), [ASSIGNMENT], config=config)
+        root = str(tmp_path / f"course{next(count)}")
+        shutil.copytree(released_course, root, symlinks=True)
+        with open(os.path.join(root, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
+            fh.write("\n" + config)
+        return root
     return make

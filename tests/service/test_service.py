@@ -48,7 +48,7 @@ def test_submit_feedback_fix_resubmit(make_course):
     assert buggy is not None and buggy[1] == 52.0 and buggy[0] < FULL
     assert "This is the submission your grade counts." in page
     assert "You can have 2 more submissions graded now" in page
-    assert "[FAIL] (hidden)" in page and "run(" not in page.split("conv2d")[0][:0] + ""   # verdicts, not hidden source
+    assert "[FAIL] (hidden)" in page and "hidden=True" not in page   # hidden verdicts, never hidden-test source
     second = students.submit(root, ASSIGNMENT, "ann", notebook(root, style="im2col"))
     serve(root)
     pages = students.fetch_feedback(root, ASSIGNMENT, "ann")
@@ -98,11 +98,18 @@ def test_a_late_submission_does_not_replace_the_on_time_score(make_course):
     serve(root)
     due = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     with Gradebook(course.load_config(root).CourseDirectory.db_url) as gb:
-        gb.update_or_create_assignment(ASSIGNMENT, duedate=due - datetime.timedelta(hours=2))
+        gb.update_or_create_assignment(ASSIGNMENT, duedate=due)      # after the first submission, before the second
     students.submit(root, ASSIGNMENT, "cy", notebook(root, mutant="flipped_kernel"))
     serve(root)
-    rows, _ = queue_rows(root)
-    assert [(r.state, r.counts) for r in rows] == [("done", 0), ("done", 0)] or [r.counts for r in rows] == [0, 1]
+    rows, graded = queue_rows(root)
+    assert [(r.state, r.counts) for r in rows] == [("done", 1), ("done", 0)]
+    assert rows[1].score < FULL and graded == {rows[0].id: 1, rows[1].id: 1}
+    assert gradebook_score(root, "cy") == (FULL, 0.0)
+    pages = students.fetch_feedback(root, ASSIGNMENT, "cy")
+    late = pages[rows[1].timestamp]
+    assert (f"Your grade counts your submission of {rows[0].timestamp} (the last one by the due date), "
+            "not this one.") in late
+    assert "Late submission penalty" in late
 
 
 def test_visible_only_feedback_before_the_due_date(make_course):
@@ -139,3 +146,57 @@ def test_a_folder_owned_by_someone_else_is_refused(make_course):
     rows, _ = queue_rows(root)
     assert rows[0].state == "failed"
     assert rows[0].reason == "the submission folder is owned by 'root', not by the student 'fay' it names"
+
+
+def _cache_entries(root: str) -> dict[str, float]:
+    cache = os.path.join(root, ".grading", "cache")
+    return {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, files in os.walk(cache) for f in files
+            if f.endswith(".json")}
+
+
+def test_kill_9_and_restart_lose_nothing_and_grade_nothing_twice(make_course):
+    """The service is killed (SIGKILL, its workers and sandboxes with it) with gradings done, running and
+    queued; a restarted service finishes every submission exactly once and re-executes none that finished."""
+    import signal
+    import subprocess
+    import sys
+
+    root = make_course()
+    styles = {"gil": "im2col", "hal": "strided", "ida": "einsum", "jon": "float32", "kim": "offsets"}
+    names = {student: students.submit(root, ASSIGNMENT, student, notebook(root, style=style))
+             for student, style in styles.items()}
+    command = [sys.executable, "-m", "grader", "serve", "--root", root, "--workers", "2"]
+    service = subprocess.Popen(command, cwd=course.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            rows, _ = queue_rows(root) if os.path.exists(os.path.join(root, QUEUE_FILE)) else ([], {})
+            states = [r.state for r in rows]
+            if states.count("done") >= 1 and "running" in states:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the service never had a grading done and another running: {states}")
+    finally:
+        os.killpg(service.pid, signal.SIGKILL)
+        service.wait(30)
+    before, _ = queue_rows(root)
+    done_before = {r.id: (r.finished_at, r.feedback_at) for r in before if r.state == "done"}
+    cached_before = _cache_entries(root)
+    assert 1 <= len(done_before) < len(styles) and any(r.state == "running" for r in before)
+
+    serve(root)
+    rows, graded = queue_rows(root)
+    assert sorted(r.inbound for r in rows) == sorted(names.values())
+    assert [r.state for r in rows] == ["done"] * len(styles)
+    assert graded == {r.id: 1 for r in rows}
+    for r in rows:
+        if r.id in done_before:            # finished before the kill: untouched after it
+            assert (r.finished_at, r.feedback_at) == done_before[r.id] and r.attempts == 1
+    cached_after = _cache_entries(root)
+    assert len(cached_after) == len(styles)
+    assert {k: cached_after[k] for k in cached_before} == cached_before   # no finished execution ran again
+    for student in styles:
+        assert gradebook_score(root, student) == (FULL, 0.0)
+        assert len(students.fetch_feedback(root, ASSIGNMENT, student)) == 1
