@@ -16,6 +16,7 @@ import statistics
 from ..engine import batch, course
 from ..engine.library_policy import INCIDENT as FORBIDDEN_LIBRARY
 from ..engine.records import INCIDENT_KINDS, GradingRecord
+from ..engine.service.queue import QUEUE_FILE, STATES, SubmissionQueue
 
 SLOWEST = 10
 TOP_FAILURES = 3
@@ -266,7 +267,40 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozens
     return f"<table><tr>{head}</tr>\n{body}</table>\n"
 
 
-def render_html(data: ReportData, histogram_png: str, cells_png: str) -> str:
+def service_status(root: str, assignment: str) -> dict | None:
+    """The grading service's counts and latencies for ``assignment`` (None if the course has no service queue)."""
+    path = os.path.join(root, QUEUE_FILE)
+    if not os.path.exists(path):
+        return None
+    queue = SubmissionQueue(path)
+    try:
+        status = queue.status(assignment=assignment)
+    finally:
+        queue.close()
+    return status if status["students"] else None
+
+
+def render_service(status: dict | None) -> str:
+    """The report's grading-service section: what the service did with submissions, and how fast."""
+    if status is None:
+        return ""
+
+    def secs(v):
+        return "–" if v is None else f"{v:.1f} s"
+    rows = [["submissions (students)", f"{sum(status[s] for s in STATES)} ({status['students']})"],
+            ["graded", str(status["done"])], ["could not be graded", str(status["failed"])],
+            ["replaced while waiting for the rate limit", str(status["superseded"])],
+            ["queued or waiting now", str(status["queue"])],
+            ["held back by the rate limit at least once", str(status["rate_limited"])],
+            ["submit to feedback, median", secs(status["latency_p50"])],
+            ["submit to feedback, 95th percentile", secs(status["latency_p95"])],
+            ["submit to feedback, slowest", secs(status["latency_max"])]]
+    return ("<h2>Grading service</h2>\n<p>Submissions graded on arrival by <code>python -m grader serve</code>; "
+            "latency runs from the student's submit to the release of the feedback (a rate-limited wait "
+            "included).</p>\n" + _table(["", ""], rows, {1}))
+
+
+def render_html(data: ReportData, histogram_png: str, cells_png: str, service: dict | None = None) -> str:
     c = data.counts
     failed_detail = ", ".join(f"{_e(k)}: {v}" for k, v in data.failure_kinds.items())
     summary = _table(["", "submissions"], [
@@ -335,6 +369,7 @@ def render_html(data: ReportData, histogram_png: str, cells_png: str) -> str:
             f"pass it, and what the others most often got wrong.</p>\n{checks}"
             f"<h2>Slowest submissions</h2>\n{slowest}"
             f"<h2>Failures and incidents</h2>\n{issues}{forbidden}{waiting}"
+            f"{render_service(service)}"
             "</body>\n</html>\n")
 
 
@@ -352,7 +387,7 @@ def build_report(assignment: str, root: str | None = None, out_dir: str | None =
     path = os.path.join(out_dir, "report.html")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(render_html(data, "scores.png", "cells.png"))
+        fh.write(render_html(data, "scores.png", "cells.png", service_status(root, data.assignment)))
     os.replace(tmp, path)
     return path
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import html
 import os
 import pwd
@@ -76,7 +77,9 @@ def read_inbound(directory: str, name: str) -> Inbound | None:
         owner = _owner(path)
     except (OSError, ValueError, TypeError):
         return None
-    return Inbound(name, path, student, assignment, written or timestamp, when.timestamp(), owner)
+    # parse_utc gives a naive datetime in UTC; .timestamp() alone would read it as local time
+    submitted_at = when.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return Inbound(name, path, student, assignment, written or timestamp, submitted_at, owner)
 
 
 def inbound_submissions(directory: str, known: set[str], assignments: set[str]) -> list[Inbound]:

@@ -27,6 +27,7 @@ import os
 import sqlite3
 import time
 
+QUEUE_FILE = os.path.join(".grading", "service.sqlite")   # under the course root
 STATES = ("queued", "waiting", "running", "done", "failed", "superseded")
 FINISHED = ("done", "failed", "superseded")
 SCHEMA = """
@@ -211,16 +212,21 @@ class SubmissionQueue:
         return {row[0]: row[1] for row in rows}
 
     # ------------------------------------------------------------------ status
-    def status(self, now: float | None = None) -> dict:
+    def status(self, now: float | None = None, assignment: str | None = None) -> dict:
         """Counts per state and latencies (seconds from the student's submit to released feedback), for
         operators and reports; a rate-limited submission's wait is part of its latency."""
         now = time.time() if now is None else now
+        where, args = ("assignment = ?", (assignment,)) if assignment is not None else ("1", ())
         counts = dict.fromkeys(STATES, 0)
-        for state, n in self._db.execute("SELECT state, COUNT(*) FROM submissions GROUP BY state"):
+        for state, n in self._db.execute(f"SELECT state, COUNT(*) FROM submissions WHERE {where} GROUP BY state", args):
             counts[state] = n
         latencies = sorted(row[0] for row in self._db.execute(
-            "SELECT feedback_at - submitted_at FROM submissions WHERE state = 'done' AND feedback_at IS NOT NULL"))
-        oldest = self._db.execute("SELECT MIN(seen_at) FROM submissions WHERE state = 'queued'").fetchone()[0]
+            "SELECT feedback_at - submitted_at FROM submissions WHERE state = 'done' AND feedback_at IS NOT NULL "
+            f"AND {where}", args))
+        oldest = self._db.execute(f"SELECT MIN(seen_at) FROM submissions WHERE state = 'queued' AND {where}",
+                                  args).fetchone()[0]
+        rate_limited = self._db.execute(f"SELECT COUNT(*) FROM submissions WHERE not_before IS NOT NULL AND {where}",
+                                        args).fetchone()[0]
         return {
             "queue": counts["queued"] + counts["waiting"],
             **counts,
@@ -228,6 +234,9 @@ class SubmissionQueue:
             "latency_p95": percentile(latencies, 95),
             "latency_max": latencies[-1] if latencies else None,
             "oldest_queued_seconds": round(now - oldest, 1) if oldest is not None else None,
+            "rate_limited": rate_limited,
+            "students": self._db.execute(f"SELECT COUNT(DISTINCT student) FROM submissions WHERE {where}",
+                                         args).fetchone()[0],
         }
 
 
@@ -252,7 +261,7 @@ def status_report(root: str, as_json: bool = False, verbose: bool = False) -> st
     """``python -m grader status``: the queue of the course at ``root``, as a line (or JSON), and each submission."""
     import json
 
-    path = os.path.join(root, ".grading", "service.sqlite")
+    path = os.path.join(root, QUEUE_FILE)
     if not os.path.exists(path):
         return json.dumps({"error": f"no grading service queue at {path}"}) if as_json else \
             f"no grading service queue at {path} (python -m grader serve makes it)"

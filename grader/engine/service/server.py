@@ -44,9 +44,8 @@ from ..batch import WORKER_MARGIN_SECONDS, Executor, GradingRun, default_workers
 from ..nbgrader_ext.feedback import SubmissionNote, VisibleChecksOnly
 from . import exchange
 from .policy import ServicePolicy
-from .queue import Submission, SubmissionQueue, status_line
+from .queue import QUEUE_FILE, Submission, SubmissionQueue, status_line
 
-QUEUE_FILE = os.path.join(".grading", "service.sqlite")
 STATUS_FILE = os.path.join(".grading", "service-status.json")
 
 
