@@ -64,32 +64,38 @@ def test_submit_feedback_fix_resubmit(make_course):
 
 
 def test_rate_limit_waits_says_until_when_and_a_newer_submission_replaces_the_waiting_one(make_course):
-    root = make_course("c.ServicePolicy.rate_limit = 1\nc.ServicePolicy.rate_window = 12\n")
+    root = make_course("c.ServicePolicy.rate_limit = 1\n")   # per the default window, an hour
+    skipped = [0.0]       # the service's clock runs this many seconds ahead of the wall clock
+    service = GradingService(root, workers=2, log=lambda *_: None, clock=lambda: time.time() + skipped[0])
     nb = notebook(root)
     students.submit(root, ASSIGNMENT, "bob", nb)
-    service = GradingService(root, workers=2, log=lambda *_: None)
     service.run(until_idle=True, timeout=240)
     waiting = students.submit(root, ASSIGNMENT, "bob", nb)
     service.scan()
     service.schedule()
     rows, _ = queue_rows(root)
     assert rows[1].state == "waiting"
-    assert rows[1].not_before == rows[0].started_at + 12
+    assert rows[1].not_before == rows[0].started_at + 3600
     opens = datetime.datetime.fromtimestamp(rows[1].not_before, datetime.timezone.utc).strftime("%H:%M:%S UTC")
     page = students.fetch_feedback(root, ASSIGNMENT, "bob")[rows[1].timestamp]
     assert "Waiting for your rate limit" in page and opens in page
-    time.sleep(0.01)
     newest = students.submit(root, ASSIGNMENT, "bob", notebook(root, mutant="flipped_kernel"))
+    service.scan()
+    service.schedule()
+    rows, _ = queue_rows(root)
+    assert [r.state for r in rows] == ["done", "superseded", "waiting"]
+    skipped[0] = 3600.0
     service.run(until_idle=True, timeout=240)
     rows, graded = queue_rows(root)
     assert [r.state for r in rows] == ["done", "superseded", "done"]
     assert rows[2].inbound == newest and rows[1].inbound == waiting
-    assert rows[2].started_at >= rows[0].started_at + 12
-    assert "newer submission" in rows[1].reason
+    assert rows[2].started_at >= rows[0].started_at + 3600
+    assert rows[1].reason == f"replaced by the newer submission of {rows[2].timestamp} while it waited"
     assert set(graded) == {rows[0].id, rows[2].id}
     pages = students.fetch_feedback(root, ASSIGNMENT, "bob")
     assert "Not graded" in pages[rows[1].timestamp]
     assert students.page_score(pages[rows[2].timestamp])[0] < FULL
+    assert "You can have 0 more submissions graded now; the next one after" in pages[rows[2].timestamp]
 
 
 def test_a_late_submission_does_not_replace_the_on_time_score(make_course):

@@ -70,8 +70,10 @@ class GradingService:
     """Grades the course's submissions as they arrive in nbgrader's exchange (see the module doc)."""
 
     def __init__(self, root: str = course.ROOT, workers: int | None = None, scheduler: str | None = None,
-                 assignments: list[str] | None = None, log=print, status_interval: float = 30.0):
+                 assignments: list[str] | None = None, log=print, status_interval: float = 30.0,
+                 clock=time.time):
         self.root = os.path.abspath(root)
+        self.clock = clock   # seconds since the epoch: every time the queue stores and the policy compares
         self.config = course.load_config(self.root)
         self.policy = ServicePolicy(config=self.config)
         self.log = log
@@ -119,7 +121,7 @@ class GradingService:
                         break
                     if timeout is not None and time.monotonic() - started > timeout:
                         raise TimeoutError(f"the service did not become idle within {timeout:g} s: "
-                                           f"{status_line(self.queue.status())}")
+                                           f"{status_line(self.queue.status(now=self.clock()))}")
             finally:
                 self._executor = None
                 self.write_status()
@@ -143,14 +145,14 @@ class GradingService:
             self._stop.wait(self.policy.poll_interval if not self._ready_now() else 0.0)
         if time.monotonic() - self._last_status >= self.status_interval:
             self.write_status()
-            self.log(status_line(self.queue.status()))
+            self.log(status_line(self.queue.status(now=self.clock())))
 
     def _submission_timeout(self) -> float:
         from ..sandbox import SandboxPolicy
         return float(SandboxPolicy(config=self.config).submission_timeout)
 
     def _ready_now(self) -> bool:
-        now = time.time()
+        now = self.clock()
         busy = {(g.submission.student, g.submission.assignment) for g in self._inflight.values()}
         return any(s.ready_at <= now and (s.student, s.assignment) not in busy for s in self.queue.pending())
 
@@ -160,7 +162,7 @@ class GradingService:
         added = []
         for found in exchange.inbound_submissions(self.inbound_dir, self.queue.known(), self.assignments):
             submission = self.queue.add(found.name, found.student, found.assignment, found.timestamp,
-                                        found.submitted_at)
+                                        found.submitted_at, now=self.clock())
             if submission is None:
                 continue
             added.append(submission)
@@ -168,7 +170,7 @@ class GradingService:
                 if (older.state == "waiting" and older.student == found.student
                         and older.assignment == found.assignment and older.submitted_at < found.submitted_at):
                     reason = f"replaced by the newer submission of {found.timestamp} while it waited"
-                    self.queue.supersede(older.id, reason)
+                    self.queue.supersede(older.id, reason, now=self.clock())
                     self._note(older, "Not graded", [
                         f"This submission ({older.timestamp}) was waiting for your rate limit when you submitted "
                         f"again at {found.timestamp}; the newer submission takes its place in the queue."])
@@ -176,7 +178,7 @@ class GradingService:
 
     def schedule(self) -> None:
         """Start the ready submissions, first ready first, while a worker is free."""
-        now = time.time()
+        now = self.clock()
         busy = {(g.submission.student, g.submission.assignment) for g in self._inflight.values()}
         for submission in self.queue.pending():
             if len(self._inflight) >= self.workers + 1:   # one recording behind the executions is enough
@@ -212,7 +214,7 @@ class GradingService:
         return exchange.read_inbound(self.inbound_dir, submission.inbound)
 
     def _start(self, submission: Submission) -> None:
-        self.queue.start(submission.id)
+        self.queue.start(submission.id, now=self.clock())
         submission = self.queue.get(submission.id)
         inbound = self._inbound(submission)
         if inbound is None:
@@ -277,8 +279,9 @@ class GradingService:
         self._feedback(submission, grading.inbound, outcome, counting)
         if counting is not None and counting.id != submission.id:
             self._restore(counting)
-        self.queue.finish(submission.id, "done", outcome.status, outcome.score, outcome.max_score, None)
-        self.queue.released(submission.id)
+        self.queue.finish(submission.id, "done", outcome.status, outcome.score, outcome.max_score, None,
+                          now=self.clock())
+        self.queue.released(submission.id, now=self.clock())
         self.queue.set_counting(submission.student, submission.assignment,
                                 counting.id if counting is not None else submission.id)
         self._inflight.pop(submission.id, None)
@@ -294,9 +297,10 @@ class GradingService:
         counting = self._counting(submission) if recorded else None
         if counting is not None and counting.id != submission.id:
             self._restore(counting)
-        self.queue.finish(submission.id, "failed", "failed", 0.0 if recorded else None, None, reason[:500])
+        self.queue.finish(submission.id, "failed", "failed", 0.0 if recorded else None, None, reason[:500],
+                          now=self.clock())
         if inbound is not None:
-            self.queue.released(submission.id)
+            self.queue.released(submission.id, now=self.clock())
         if recorded:
             self.queue.set_counting(submission.student, submission.assignment,
                                     counting.id if counting is not None else submission.id)
@@ -336,7 +340,7 @@ class GradingService:
     def _feedback(self, submission: Submission, inbound: exchange.Inbound, outcome, counting) -> None:
         note = self._note_text(submission, outcome, counting)
         due = self._duedate(submission.assignment)
-        before_due = due is None or time.time() < _epoch(due)
+        before_due = due is None or self.clock() < _epoch(due)
         self.api.config.SubmissionNote.text = note
         try:
             result = self.api.generate_feedback(submission.assignment, submission.student)
@@ -368,7 +372,7 @@ class GradingService:
         exchange.release_note(self.api, self.root, inbound, pages[0] if pages else "")
 
     def _note_text(self, submission: Submission, outcome, counting) -> str:
-        lines = [f"**Submitted** {submission.timestamp}; **graded** {_utc(time.time())}: "
+        lines = [f"**Submitted** {submission.timestamp}; **graded** {_utc(self.clock())}: "
                  f"{outcome.score:.4g} of {outcome.max_score:.4g} points."]
         if counting is None or counting.id == submission.id:
             lines.append("This is the submission your grade counts.")
@@ -376,7 +380,7 @@ class GradingService:
             which = "the last one by the due date" if self.policy.counts == "last_before_deadline" else "the last one"
             lines.append(f"Your grade counts your submission of {counting.timestamp} ({which}), not this one.")
         if self.policy.rate_limit > 0:
-            now = time.time()
+            now = self.clock()
             started = self.queue.started_since(submission.student, submission.assignment, now - self.policy.rate_window)
             left = max(0, self.policy.rate_limit - len(started))
             opens = self.policy.limit_wait(started, now)
@@ -395,9 +399,9 @@ class GradingService:
 
     # ------------------------------------------------------------------ status
     def write_status(self) -> dict:
-        status = self.queue.status()
+        status = self.queue.status(now=self.clock())
         status.update(course=self.config.CourseDirectory.course_id, workers=self.workers,
-                      scheduler=self.scheduler, at=_utc(time.time()))
+                      scheduler=self.scheduler, at=_utc(self.clock()))
         path = os.path.join(self.root, STATUS_FILE)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
