@@ -68,6 +68,20 @@ readable by every account (``make shared-access``), the instructor's solutions a
   would replace the spawner; taking the checkout's read permission from others would take it from an
   instructor who grades as an ordinary user too, and leave the ``.venv`` inside it to set apart.
 
+And, asked for (``python -m grader hub --serve``, ``make hub SERVE=1``), the grading service:
+
+* :func:`start_service` runs ``python -m grader serve --root <course_dir>`` (grader/engine/service/) as the
+  instructor's uid, in the course copy, with the instructor's home and none of root's environment: the
+  service grades rootless, as formgrader does, each submission as it arrives in the exchange, and releases
+  its feedback to its student (Fetch Feedback in the Assignments tab). Its output goes to
+  ``<state_dir>/grading-service.log``. It watches the exchange's ``inbound/`` from its start, so
+  :func:`prepare_exchange` first makes the course's folders there as nbgrader's release would (owned by the
+  instructor, nbgrader's modes). It runs in a session of its own and is stopped before the hub
+  (:func:`stop_service`: SIGTERM, then SIGKILL of its session and of what it started); its queue is
+  durable, so a grading cut short is picked up at the next start. Not on by default: it gives students
+  their checks' results before the due date and decides which submission the gradebook counts
+  (``c.ServicePolicy``), an instructor's choice.
+
 Python API (the CLI and the tests share it)::
 
     site = Site(instructor="tt-i-1a2b", students=("tt-s-1a2b",), state_dir=..., public_dir=...)
@@ -80,6 +94,7 @@ Python API (the CLI and the tests share it)::
         session.get(hub.user_url("tt-s-1a2b", "assignments"), params={"course_id": site.course_id})
         hub.server_pid("tt-s-1a2b")               # its jupyterhub-singleuser (hub.spawner_pid: the spawner's)
         hub.set_due_date("09_spatial", "2026-03-01 17:00:00 UTC")
+        hub.start_service(); hub.service; hub.stop_service()   # the grading service, as the instructor
     clean(site)                                   # accounts with their homes, exchange, role config, state
 
 ``public_dir`` must be a path every course account can reach (pytest's tmp dirs are not: the hub
@@ -87,8 +102,9 @@ test uses a folder under /tmp). ``generate=False`` copies the committed ``releas
 running ``nbgrader generate_assignment``: faster, for a test that does not grade (autograde needs
 the notebooks that generation records in the gradebook).
 
-Leaving the ``with`` block (or Ctrl-C / SIGTERM on ``python -m grader hub``) stops the hub, which
-stops every single-user server and the proxy; whatever is left after a bounded wait (a server of
+``running_hub(..., serve=True)`` starts the grading service with the hub. Leaving the ``with`` block (or
+Ctrl-C / SIGTERM on ``python -m grader hub``) stops the grading service, then the hub, which stops every
+single-user server and the proxy; whatever is left after a bounded wait (a server of
 this hub, found by its ``JUPYTERHUB_API_URL``, or the proxy) is killed by pid.
 """
 from __future__ import annotations
@@ -102,6 +118,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -518,6 +535,20 @@ class Hub:
     token: str = dataclasses.field(repr=False)
     process: subprocess.Popen = dataclasses.field(repr=False)
     log_path: str = ""
+    service: subprocess.Popen | None = dataclasses.field(default=None, repr=False)   # the grading service
+
+    @property
+    def service_log_path(self) -> str:
+        return os.path.join(self.site.state_dir, "grading-service.log")
+
+    def start_service(self, timeout: float = 120.0) -> None:
+        """Start the grading service (:func:`start_service`) unless it runs; return once it watches the exchange."""
+        if self.service is None or self.service.poll() is not None:
+            self.service = start_service(self.site, self.service_log_path, timeout)
+
+    def stop_service(self, timeout: float = 30.0) -> None:
+        if self.service is not None:
+            stop_service(self.service, timeout)
 
     @property
     def instructor(self) -> str:
@@ -659,6 +690,7 @@ def _uid(pid: int) -> int | None:
 def stop(hub: Hub, timeout: float = 30.0) -> None:
     """SIGTERM the hub (it stops every server and the proxy), SIGKILL it if it lingers past ``timeout``,
     then end whatever of this hub is left, by pid."""
+    hub.stop_service()
     process = hub.process
     if process.poll() is None:
         process.terminate()
@@ -688,10 +720,11 @@ def _wait_ready(hub: Hub, deadline: float) -> None:
 
 @contextlib.contextmanager
 def running_hub(site: Site, passwords: dict[str, str] | None = None, port: int | None = None,
-                startup_timeout: float = 90.0) -> Iterator[Hub]:
+                startup_timeout: float = 90.0, serve: bool = False) -> Iterator[Hub]:
     """Start JupyterHub (as root, after :func:`setup`), wait until it answers, yield a :class:`Hub`, stop it.
 
-    Its log goes to ``<state_dir>/jupyterhub.log`` (the single-user servers' logs too)."""
+    Its log goes to ``<state_dir>/jupyterhub.log`` (the single-user servers' logs too). ``serve``: the
+    grading service too, as the instructor (:func:`start_service`), stopped before the hub."""
     _require_root("JupyterHub with local accounts")
     if not os.access(PROXY, os.X_OK):
         raise HubError(f"JupyterHub's proxy is missing at {PROXY}: run `make hub-proxy`")
@@ -721,9 +754,120 @@ def running_hub(site: Site, passwords: dict[str, str] | None = None, port: int |
               process=process, log_path=log_path)
     try:
         _wait_ready(hub, time.monotonic() + startup_timeout)
+        if serve:
+            hub.start_service()
         yield hub
     finally:
         stop(hub)
+
+
+# ------------------------------------------------------------------------------------ the grading service
+# The course's folders in nbgrader's exchange and the modes nbgrader's release_assignment (the course,
+# outbound/, inbound/: students write their submissions into it but cannot list it) and release_feedback
+# (feedback/: students open the pages whose names they can derive, and list nothing) give them.
+EXCHANGE_COURSE_DIRS = (("", 0o755), ("outbound", 0o755), ("inbound", 0o2733), ("feedback", 0o711))
+SERVICE_READY = "grading service for "   # the service's first log line once it watches the exchange
+
+
+def prepare_exchange(site: Site) -> list[str]:
+    """The course's folders in the exchange (:data:`EXCHANGE_COURSE_DIRS`), made as nbgrader's release
+    would make them, owned by the instructor, unless they exist; the folders made.
+
+    The grading service watches ``inbound/`` from its start, before the instructor has released anything
+    (until then nbgrader has not made it). A folder that exists must be the instructor's: nbgrader's own
+    release refuses one that is not ("You don't own the directory")."""
+    entry = pwd.getpwnam(site.instructor)
+    made = []
+    for name, mode in EXCHANGE_COURSE_DIRS:
+        path = os.path.join(site.exchange, site.course_id, name).rstrip(os.sep)
+        try:
+            os.mkdir(path, 0o700)   # never through a link: mkdir fails on any existing entry
+        except FileExistsError:
+            info = os.lstat(path)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != entry.pw_uid:
+                raise HubError(f"{path} exists and is not a folder of {site.instructor}: nbgrader's release "
+                               "would refuse it too; remove it (make hub-clean) or choose another exchange") from None
+            continue
+        # through a descriptor of what was made: the instructor owns the folder above once it is handed over,
+        # and a link put in its place between mkdir and here is refused, never followed
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as err:
+            raise HubError(f"{path} changed while it was made: {err}") from None
+        try:
+            os.fchown(fd, entry.pw_uid, entry.pw_gid)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        made.append(path)
+    return made
+
+
+def service_command(site: Site) -> list[str]:
+    """The grading service for the instructor's course copy (what ``make serve COURSE=<course_dir>`` runs)."""
+    return [sys.executable, "-m", "grader", "serve", "--root", site.course_dir]
+
+
+def start_service(site: Site, log_path: str, timeout: float = 120.0) -> subprocess.Popen:
+    """Start ``python -m grader serve`` on the instructor's course copy, as the instructor's uid (never root:
+    it grades rootless, in user namespaces, as formgrader does) and in a session of its own; its output is
+    appended to ``log_path`` (root's only, as the hub's log). Returns once it watches the exchange, or raises
+    :class:`HubError` with its log's end."""
+    _require_root("starting the grading service as the instructor")
+    entry = pwd.getpwnam(site.instructor)
+    prepare_exchange(site)
+    env = {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name, "SHELL": entry.pw_shell,
+           "LANG": os.environ.get("LANG", "C.UTF-8"), "PYTHONUNBUFFERED": "1",
+           "PATH": os.pathsep.join([os.path.join(sys.prefix, "bin"), "/usr/local/bin", "/usr/bin", "/bin"])}
+    with open(log_path, "a", encoding="utf-8", opener=lambda path, flags: os.open(path, flags, 0o600)) as log:
+        os.fchmod(log.fileno(), 0o600)
+        start = log.tell()
+        process = subprocess.Popen(service_command(site), cwd=site.course_dir, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   user=entry.pw_uid, group=entry.pw_gid,
+                                   extra_groups=os.getgrouplist(entry.pw_name, entry.pw_gid),
+                                   preexec_fn=die_with_parent)   # after the uid change, which clears it
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            fh.seek(start)
+            text = fh.read()
+        if SERVICE_READY in text:
+            return process
+        if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is None:
+                stop_service(process)
+                why = f"did not start watching the exchange in {timeout:.0f} s"
+            else:
+                why = f"exited with status {process.returncode}"
+            raise HubError(f"the grading service ({' '.join(service_command(site))}, as {site.instructor}) {why}"
+                           f"\n{text[-3000:]}")
+        time.sleep(0.2)
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def stop_service(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM the service (it ends its loop; a grading in progress is resumed at its next start, its queue
+    being durable), SIGKILL it and its session after ``timeout``; then whatever it started that is left."""
+    started = _descendants(process.pid)
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+    _kill(started, grace=3.0)
 
 
 # ------------------------------------------------------------------------------------------ clean-up
@@ -789,24 +933,48 @@ def banner(hub: Hub) -> str:
               f"formgrader (instructor): {hub.user_url(site.instructor, 'formgrader')}",
               f"course directory: {site.course_dir} (owned by {site.instructor})",
               f"exchange: {site.exchange}",
-              f"state: {site.state_dir} (log: {hub.log_path})",
-              "Ctrl-C stops the hub, its proxy and every user's server; "
-              "`make hub-clean` removes the accounts, their homes, the exchange and the state."]
+              f"state: {site.state_dir} (log: {hub.log_path})"]
+    if hub.service is not None:
+        lines += [f"grading service: grades each submission as it arrives and releases its feedback to its "
+                  f"student; runs as {site.instructor} in {site.course_dir} (log: {hub.service_log_path}; "
+                  f"queue: python -m grader status --root {site.course_dir})"]
+    else:
+        lines += ["grading service: off (feedback when the instructor releases it in formgrader); "
+                  "`make hub SERVE=1` (--serve) starts it with the hub"]
+    lines.append("Ctrl-C stops the hub, its proxy" + (", the grading service" if hub.service is not None else "")
+                 + " and every user's server; `make hub-clean` removes the accounts, their homes, the exchange "
+                 "and the state.")
     return "\n".join(lines)
 
 
-def main(site: Site, port: int | None = None) -> int:
-    """``python -m grader hub``: set up, start, print the URL and the logins, run until Ctrl-C/SIGTERM."""
+SERVICE_RESTART_SECONDS = 60.0   # a grading service that exits is started again, at most this often
+
+
+def main(site: Site, port: int | None = None, serve: bool = False) -> int:
+    """``python -m grader hub``: set up, start, print the URL and the logins, run until Ctrl-C/SIGTERM.
+
+    ``serve``: the grading service too (:func:`start_service`); should it exit, its log's end is printed
+    and it is started again (its queue is durable: nothing is lost or graded twice)."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     try:
         passwords = setup(site)
         start = time.monotonic()
-        with running_hub(site, passwords, port=port) as hub:
+        with running_hub(site, passwords, port=port, serve=serve) as hub:
             print(f"\n{banner(hub)}\n(JupyterHub answered {time.monotonic() - start:.1f} s after its start)",
                   flush=True)
+            last_start = time.monotonic()
             while hub.process.poll() is None:
                 time.sleep(0.5)
+                if serve and hub.service is not None and hub.service.poll() is not None and \
+                        time.monotonic() - last_start > SERVICE_RESTART_SECONDS:
+                    print(f"the grading service exited with status {hub.service.returncode}\n"
+                          f"{file_tail(hub.service_log_path, 2000)}\nstarting it again", file=sys.stderr, flush=True)
+                    last_start = time.monotonic()
+                    try:
+                        hub.start_service()
+                    except HubError as err:
+                        print(f"error: {err}", file=sys.stderr, flush=True)
             print(f"JupyterHub exited with status {hub.process.returncode}\n{hub.log_tail(2000)}", file=sys.stderr)
             return hub.process.returncode or 1
     except KeyboardInterrupt:

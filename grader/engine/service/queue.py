@@ -232,7 +232,7 @@ class SubmissionQueue:
             **counts,
             "latency_p50": percentile(latencies, 50),
             "latency_p95": percentile(latencies, 95),
-            "latency_max": latencies[-1] if latencies else None,
+            "latency_max": round(latencies[-1], 1) if latencies else None,
             "oldest_queued_seconds": round(now - oldest, 1) if oldest is not None else None,
             "rate_limited": rate_limited,
             "students": self._db.execute(f"SELECT COUNT(DISTINCT student) FROM submissions WHERE {where}",
