@@ -12,12 +12,15 @@ FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),)
 TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
 UV_PIN := uv==0.13.9
 WORKERS ?=
+# make serve COURSE=dir: the grading service for another course directory; make hub SERVE=1: the service too
+COURSE ?=
+SERVE ?=
 STUDENTS ?=
 # A=name: only that assignment (default: every assignment of the course, found under source/)
 A ?=
 ONLY = $(if $(A),-a $(A),)
 
-.PHONY: shared-access hub hub-clean hub-proxy help setup sysdeps sysdeps-sandbox apt-install demo test test-fast test-long test-numpy-min lint coverage release grade feedback export report lab new train bench mutants attacks bench-grading clean
+.PHONY: shared-access hub hub-clean hub-proxy serve help setup sysdeps sysdeps-sandbox apt-install demo test test-fast test-long test-numpy-min lint coverage release grade feedback export report lab new train bench mutants attacks bench-grading bench-service clean
 
 help:
 	@sed -n 's/^## //p' Makefile
@@ -55,10 +58,10 @@ demo: setup sysdeps-sandbox
 	$(PY) -m grader demo $(ONLY)
 
 ## test        set up; lint; the answer-handling tests under the lowest numpy; coverage; the test suite
-##             (everything but the `long` tests: see test-long)
+##             (everything but the `long` tests: see test-long) in two lanes side by side (tests/lanes.py)
 test: setup sysdeps shared-access hub-proxy lint test-numpy-min
 	$(PY) -m grader coverage
-	$(PY) -m pytest -q -m "not long" --durations=20
+	$(PY) -m tests.lanes -q -m "not long" --durations=20
 
 ## test-long   the long runs outside `make test`: the full training run and its accuracy bar
 test-long: setup
@@ -109,6 +112,12 @@ feedback: setup
 export: setup
 	$(PY) -m grader export
 
+## serve       grading service: grade each submission in the course's exchange as it arrives, record it and
+##             release its feedback to its student; Ctrl-C stops it (A=name; WORKERS=n; COURSE=dir: another
+##             course directory, e.g. the hub instructor's copy)
+serve: setup sysdeps-sandbox
+	$(PY) -m grader serve $(ONLY) $(if $(WORKERS),--workers $(WORKERS),) $(if $(COURSE),--root $(COURSE),)
+
 ## report      instructor reports (HTML + PNG plots) under reports/<assignment>/, with reports/index.html (A=name)
 report: setup
 	$(PY) -m grader report $(ONLY)
@@ -131,9 +140,10 @@ hub-proxy: $(HUB_NODE)/installed-$(CHP_VERSION)
 
 ## hub         JupyterHub for the course on 127.0.0.1 (as root): creates tt-instructor, tt-alice, tt-bob, tt-carol
 ##             (prints their passwords), nbgrader's exchange and the instructor's course copy; Ctrl-C stops it.
-##             HUB_INSTRUCTOR=name HUB_STUDENTS="name name": existing accounts instead; HUB_EXCHANGE=dir
+##             HUB_INSTRUCTOR=name HUB_STUDENTS="name name": existing accounts instead; HUB_EXCHANGE=dir;
+##             SERVE=1: the grading service too, as the instructor (feedback minutes after each submission)
 hub: setup shared-access hub-proxy
-	$(PY) -m grader hub
+	$(PY) -m grader hub $(if $(SERVE),--serve,)
 
 ## hub-clean   remove what `make hub` made: its accounts with their homes, the exchange, the hub's state
 hub-clean: setup
@@ -166,6 +176,11 @@ new: setup
 ## bench-grading  stock nbgrader vs trusted parallel grading throughput
 bench-grading: setup sysdeps
 	$(PY) -m grader bench $(ONLY)
+
+## bench-service  the grading service under load (150 submissions, 50 students, 3 bursts) vs make grade and stock
+##             nbgrader: throughput, latency, lost/twice, rate limit, CPU per submission; artifacts/bench-service/
+bench-service: setup sysdeps-sandbox
+	$(PY) -m grader bench-service $(ONLY)
 
 clean:
 	rm -rf submitted autograded feedback gradebook.db grades.csv reports .grading artifacts

@@ -7,7 +7,8 @@ only through the Student adapter, which returns plain arrays.
 Every graded cell has several checks, each about one behaviour (values over a grid of shapes,
 axes and reductions; the default argument; logits in the thousands; gradients for an upstream
 gradient of 1 and for random upstream gradients), so partial credit follows what works.  Inputs
-are seeded by the check's name: every grading run sees the same inputs.  Tolerances admit float32
+come from ``case_rng`` (gradekit.checking): seeded by the case's name and the submission's salt, so
+each submission gets inputs of its own and a re-grade the same ones.  Tolerances admit float32
 internals (rtol 1e-4) but no real bug.  Every answer is validated (``answer_array``,
 ``expect_close``) before a check compares or computes with it.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradekit.checking import Registry, answer_array, expect_close
+from gradekit.checking import Registry, answer_array, case_rng, expect_close
 from tinytorch_ref.core import losses as ref
 from tinytorch_ref.core.tensor import Tensor as RefTensor
 
@@ -24,18 +25,6 @@ from .losses_checks.drivers import describe, describe_array, loss_forward, loss_
 REGISTRY = Registry()
 check = REGISTRY.check
 RTOL, ATOL = 1e-4, 1e-6
-
-
-def rng_for(name: str) -> np.random.Generator:
-    """A generator seeded by the check's name: every grading run sees the same inputs."""
-    return np.random.default_rng(hash_name(name) % (2 ** 32))
-
-
-def hash_name(name: str) -> int:
-    value = 0
-    for ch in name:  # stable across processes, unlike hash()
-        value = (value * 131 + ord(ch)) % (2 ** 61 - 1)
-    return value
 
 
 def close(got, expected, what: str, hint: str = "", mistakes: dict | None = None) -> None:
@@ -124,17 +113,17 @@ def register_normalise(name: str) -> None:
 
     def grid(s):
         for i, (shape, axis) in enumerate(SHAPE_AXES):
-            x = rng_for(f"{name}:grid:{i}").normal(size=shape) * 3
+            x = case_rng(f"{name}:grid:{i}").normal(size=shape) * 3
             normalise_case(s, name, x, axis)
 
     def default_axis(s):
         for shape in DEFAULT_SHAPES:
-            x = rng_for(f"{name}:default:{shape}").normal(size=shape) * 2
+            x = case_rng(f"{name}:default:{shape}").normal(size=shape) * 2
             normalise_case(s, name, x, None)
 
     def large(s):
         for i, (shape, axis) in enumerate([((4, 5), None), ((3, 4), 0), ((2, 3, 4), 1), ((6,), 0)]):
-            rng = rng_for(f"{name}:large:{i}")
+            rng = case_rng(f"{name}:large:{i}")
             x = rng.normal(size=shape) * 1000
             normalise_case(s, name, x, axis, " (values of size ~1000)", STABLE_HINT)
             x = offset_rows(rng, shape, -1 if axis is None else axis)
@@ -200,28 +189,28 @@ def mse_case(s, rng, shape, kwargs, scale, upstream=None):
 def mse_forward_grid(s):
     for shape in LOSS_SHAPES:
         for kwargs in REDUCTIONS:
-            mse_case(s, rng_for(f"mse_forward:{shape}:{kwargs}"), shape, kwargs, 1.0)
+            mse_case(s, case_rng(f"mse_forward:{shape}:{kwargs}"), shape, kwargs, 1.0)
 
 
 @check("test_mse_forward", "MSELoss of values in the thousands")
 def mse_forward_large(s):
     for shape in [(5,), (3, 4)]:
         for kwargs in REDUCTIONS:
-            mse_case(s, rng_for(f"mse_forward_large:{shape}:{kwargs}"), shape, kwargs, 1000.0)
+            mse_case(s, case_rng(f"mse_forward_large:{shape}:{kwargs}"), shape, kwargs, 1000.0)
 
 
 @check("test_mse_backward", "MSELoss gradients of both inputs for an upstream gradient of 1")
 def mse_backward_grid(s):
     for shape in LOSS_SHAPES:
         for kwargs in REDUCTIONS:
-            mse_case(s, rng_for(f"mse_backward:{shape}:{kwargs}"), shape, kwargs, 1.0, upstream=1.0)
+            mse_case(s, case_rng(f"mse_backward:{shape}:{kwargs}"), shape, kwargs, 1.0, upstream=1.0)
 
 
 @check("test_mse_backward", "MSELoss gradients scale with a random upstream gradient")
 def mse_backward_upstream(s):
     for shape in [(4,), (3, 2), (2, 2, 3)]:
         for kwargs in REDUCTIONS:
-            rng = rng_for(f"mse_backward_upstream:{shape}:{kwargs}")
+            rng = case_rng(f"mse_backward_upstream:{shape}:{kwargs}")
             mse_case(s, rng, shape, kwargs, 2.0, upstream=upstream_for(rng))
 
 
@@ -277,21 +266,21 @@ def ce_case(s, z, y, upstream=None, note="", hint=""):
 @check("test_cross_entropy_forward", "SoftmaxCrossEntropy over batch sizes and class counts (one class too)")
 def ce_forward_grid(s):
     for n, c in CE_CASES:
-        z, y = ce_inputs(rng_for(f"ce_forward:{n}:{c}"), n, c, 3.0)
+        z, y = ce_inputs(case_rng(f"ce_forward:{n}:{c}"), n, c, 3.0)
         ce_case(s, z, y)
 
 
 @check("test_cross_entropy_forward", "SoftmaxCrossEntropy of logits in the thousands and rows thousands apart")
 def ce_forward_large(s):
     for n, c in [(4, 3), (6, 5), (1, 4)]:
-        rng = rng_for(f"ce_forward_large:{n}:{c}")
+        rng = case_rng(f"ce_forward_large:{n}:{c}")
         ce_case(s, *ce_inputs(rng, n, c, 1000.0), note=" (logits of size ~1000)", hint=CE_STABLE_HINT)
         ce_case(s, *ce_inputs(rng, n, c, 1.0, mixed=True), note=" (rows thousands apart)", hint=CE_STABLE_HINT)
 
 
 @check("test_cross_entropy_forward", "every row has the same target, or every class is a target once")
 def ce_forward_targets(s):
-    rng = rng_for("ce_forward_targets")
+    rng = case_rng("ce_forward_targets")
     z = rng.normal(size=(5, 5)) * 2
     for y in (np.full(5, 3), np.array([4, 2, 0, 1, 3]), np.zeros(5, dtype=np.int64)):
         ce_case(s, z, y)
@@ -300,14 +289,14 @@ def ce_forward_targets(s):
 @check("test_cross_entropy_backward", "SoftmaxCrossEntropy gradient for an upstream gradient of 1")
 def ce_backward_grid(s):
     for n, c in CE_CASES:
-        z, y = ce_inputs(rng_for(f"ce_backward:{n}:{c}"), n, c, 3.0)
+        z, y = ce_inputs(case_rng(f"ce_backward:{n}:{c}"), n, c, 3.0)
         ce_case(s, z, y, upstream=1.0)
 
 
 @check("test_cross_entropy_backward", "SoftmaxCrossEntropy gradient scales with a random upstream gradient")
 def ce_backward_upstream(s):
     for n, c in [(4, 3), (2, 5), (6, 6)]:
-        rng = rng_for(f"ce_backward_upstream:{n}:{c}")
+        rng = case_rng(f"ce_backward_upstream:{n}:{c}")
         z, y = ce_inputs(rng, n, c, 2.0)
         ce_case(s, z, y, upstream=upstream_for(rng))
 
@@ -315,7 +304,7 @@ def ce_backward_upstream(s):
 @check("test_cross_entropy_backward", "SoftmaxCrossEntropy gradient for logits in the thousands")
 def ce_backward_large(s):
     for n, c in [(4, 3), (5, 6)]:
-        rng = rng_for(f"ce_backward_large:{n}:{c}")
+        rng = case_rng(f"ce_backward_large:{n}:{c}")
         ce_case(s, *ce_inputs(rng, n, c, 1000.0), upstream=1.0, note=" (logits of size ~1000)",
                 hint=CE_STABLE_HINT)
         ce_case(s, *ce_inputs(rng, n, c, 1.0, mixed=True), upstream=1.0, note=" (rows thousands apart)",
@@ -374,7 +363,7 @@ def bce_forward_grid(s):
     for shape in LOSS_SHAPES:
         for kwargs in REDUCTIONS:
             for soft in (False, True):
-                z, y = bce_inputs(rng_for(f"bce_forward:{shape}:{kwargs}:{soft}"), shape, 2.0, soft)
+                z, y = bce_inputs(case_rng(f"bce_forward:{shape}:{kwargs}:{soft}"), shape, 2.0, soft)
                 bce_case(s, z, y, kwargs)
 
 
@@ -383,7 +372,7 @@ def bce_forward_large(s):
     for shape in [(6,), (3, 4)]:
         for kwargs in REDUCTIONS:
             for soft in (False, True):
-                z, y = bce_inputs(rng_for(f"bce_forward_large:{shape}:{kwargs}:{soft}"), shape, 1000.0, soft)
+                z, y = bce_inputs(case_rng(f"bce_forward_large:{shape}:{kwargs}:{soft}"), shape, 1000.0, soft)
                 bce_case(s, z, y, kwargs, note=" (logits of size ~1000)")
 
 
@@ -392,7 +381,7 @@ def bce_backward_grid(s):
     for shape in LOSS_SHAPES:
         for kwargs in REDUCTIONS:
             for soft in (False, True):
-                z, y = bce_inputs(rng_for(f"bce_backward:{shape}:{kwargs}:{soft}"), shape, 2.0, soft)
+                z, y = bce_inputs(case_rng(f"bce_backward:{shape}:{kwargs}:{soft}"), shape, 2.0, soft)
                 bce_case(s, z, y, kwargs, upstream=1.0)
 
 
@@ -400,7 +389,7 @@ def bce_backward_grid(s):
 def bce_backward_upstream(s):
     for shape in [(5,), (2, 3)]:
         for kwargs in REDUCTIONS:
-            rng = rng_for(f"bce_backward_upstream:{shape}:{kwargs}")
+            rng = case_rng(f"bce_backward_upstream:{shape}:{kwargs}")
             z, y = bce_inputs(rng, shape, 2.0, True)
             bce_case(s, z, y, kwargs, upstream=upstream_for(rng))
 
@@ -409,6 +398,6 @@ def bce_backward_upstream(s):
 def bce_backward_large(s):
     for shape in [(6,), (3, 4)]:
         for kwargs in REDUCTIONS:
-            z, y = bce_inputs(rng_for(f"bce_backward_large:{shape}:{kwargs}"), shape, 1000.0, True)
+            z, y = bce_inputs(case_rng(f"bce_backward_large:{shape}:{kwargs}"), shape, 1000.0, True)
             bce_case(s, z, y, kwargs, upstream=1.0, note=" (logits of size ~1000)")
 

@@ -7,7 +7,8 @@
    special files, unusable student ids and unreadable or oversized notebooks
    fail here, with a reason.
 2. *Plan*: sanitize each notebook with nbgrader's own sanitize preprocessors
-   and compute its execution key (grader.engine.jobs).  Submissions whose state says
+   and compute its hidden-inputs salt (grader.engine.inputs) and execution key
+   (grader.engine.jobs).  Submissions whose state says
    they were graded from exactly these files by this grader are skipped.
 3. *Execute* the jobs whose results are not cached yet: each in a process of its
    own (default: one per core, plus one, at a time) or on a Dask cluster
@@ -57,7 +58,7 @@ from nbgrader.coursedir import CourseDirectory
 from tqdm.auto import tqdm
 from traitlets.config import Config
 
-from . import course, jobs, preflight
+from . import course, inputs, jobs, preflight
 from .assignment import Assignment
 from .assignment import load as load_assignment
 from .nbgrader_ext.execute import TrustedExecute
@@ -427,7 +428,10 @@ class Executor:
             return self._pool.poll(timeout)
         from distributed import wait
         if self._futures:
-            wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
+            try:
+                wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
+            except TimeoutError:   # distributed's wait raises when nothing finished in time
+                pass
         done = []
         for future in [f for f in self._futures if f.done()]:
             job = self._futures.pop(future)
@@ -500,6 +504,8 @@ class GradingRun:
         # how verdicts become points is applied when recording (not cached), so it is part of the state's key
         self.scoring_key = json.dumps({"partial_credit": TrustedExecute(config=config).partial_credit})
         self.grader_version = jobs.grader_version(*self.content.verdict_dirs())
+        # the course secret stays here: each job carries its submission's salt (grader.engine.inputs)
+        self.inputs_secret = inputs.InputsSecret(config=config).read(root)
         self.max_score = sum(course.max_scores(assignment, root).values())
         self.cache = jobs.ResultCache(self.paths.cache)
         self.sanitizer = _sanitizer(config, self.coursedir)
@@ -573,12 +579,13 @@ class GradingRun:
             self.fail(student, f"nbgrader could not read the notebook: {exc}"[:300], submission_key)
             return None
         files = kernel_files(staged, self.paths.source, list(self.coursedir.ignore))
-        key = jobs.fingerprint(sanitized, files, self.policy_key, self.grader_version)
+        salt = inputs.submission_salt(self.inputs_secret, self.assignment, student, sanitized, files)
+        key = jobs.fingerprint(sanitized, files, self.policy_key, self.grader_version, salt)
         self.planned[student] = _Plan(submission_key, key, check.notes)
         if self.cache.get(key) is not None:
             return None
         return jobs.ExecutionJob(key, student, self.assignment, self.assignment, nbformat.writes(sanitized),
-                                 files, self.policy, os.path.abspath(self.root))
+                                 files, self.policy, os.path.abspath(self.root), salt.hex())
 
     def _unchanged(self, student: str, submission_key: str) -> bool:
         """True (and the outcome taken from its state) if this exact submission is graded and recorded in full."""

@@ -13,8 +13,10 @@ Grading a submission is split in two:
 
 The cache key covers the sanitized notebook, the files, the code that decides a
 verdict (the engine, its in-kernel half, the assignment's content and what it
-declares it depends on) and the sandbox policy, so a change to any of them
-re-executes.
+declares it depends on), the sandbox policy and the submission's inputs salt
+(grader.engine.inputs), so a change to any of them re-executes and a cached
+result is never reused under other hidden inputs.  A job carries the salt,
+never the course secret it is derived from.
 """
 from __future__ import annotations
 
@@ -74,14 +76,23 @@ def directory_files(path: str | None, limit: int = MAX_JOB_FILE_BYTES) -> dict[s
     return files
 
 
-def fingerprint(nb, files: dict[str, bytes], policy: str, version: str) -> str:
-    """The execution key: the notebook, its files, the sandbox policy and the verdict code's ``version``."""
+def content_digest(nb, files: dict[str, bytes]) -> str:
+    """SHA-256 (hex) of what a job executes: the notebook (JSON, keys sorted) and its files (names and contents)."""
     digest = hashlib.sha256()
-    digest.update(version.encode() + b"\0")
-    digest.update(policy.encode() + b"\0")
     digest.update(json.dumps(nb, sort_keys=True, default=str).encode())
     for name in sorted(files):
         digest.update(os.fsencode(name) + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
+
+
+def fingerprint(nb, files: dict[str, bytes], policy: str, version: str, salt: bytes = b"") -> str:
+    """The execution key: the notebook, its files, the sandbox policy, the verdict code's ``version``
+    and the hidden inputs' ``salt`` (empty: name-only inputs)."""
+    digest = hashlib.sha256()
+    digest.update(version.encode() + b"\0")
+    digest.update(policy.encode() + b"\0")
+    digest.update(b"salt:" + salt.hex().encode() + b"\0")
+    digest.update(content_digest(nb, files).encode())
     return digest.hexdigest()
 
 
@@ -95,6 +106,7 @@ class ExecutionJob:
     files: dict
     policy: dict      # SandboxPolicy trait values
     root: str         # the course directory (where the assignment's content is found)
+    salt: str         # the hidden inputs' salt, hex (grader.engine.inputs); part of ``key``
 
 
 @dataclasses.dataclass
@@ -128,7 +140,7 @@ def execute_job(job: ExecutionJob) -> ExecutionResult:
     resources = {"nbgrader": {"student": job.student, "assignment": job.assignment, "notebook": job.notebook}}
     executor = TrustedExecute(config=config)
     try:
-        nb, record = executor.run_notebook(nb, job.files, resources)
+        nb, record = executor.run_notebook(nb, job.files, resources, salt=bytes.fromhex(job.salt))
     except Exception as exc:  # noqa: BLE001 - cross the process boundary as plain text
         raise RuntimeError(f"{type(exc).__name__}: {exc}"[:1000]) from None
     if record.key != job.key:

@@ -62,6 +62,7 @@ class GradingRecord:
     reason: str = ""
     sandbox: str = ""
     key: str = ""
+    inputs_salt: str = ""     # hex salt the hidden checks drew their inputs with (grader.engine.inputs)
     seconds: float = 0.0
     kernel_starts: int = 0
     incidents: list[Incident] = dataclasses.field(default_factory=list)

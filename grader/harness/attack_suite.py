@@ -14,6 +14,13 @@ nbgrader recording) and checks each against what its entry says:
 * ``failed``: no grade, a zero row, and a failure record with its reason;
 * the incident kinds (or failure-reason fragment) of ``reasons`` are recorded.
 
+An entry with ``replay`` is handed in twice by the same student.  Its base style (a correct solution,
+the probe) is graded in the batch; then ``replay`` builds, from the hidden inputs that grading drew
+(its record's salt) and the reference's answers to them, a submission that answers from a table,
+which is graded as the student's new submission.  It must score no more than the blank release, and
+the same notebook graded by the trusted executor under the probe's salt must score more (so the
+table is real, and only the new inputs defeat it).
+
 On top of the scores it checks what the probes saw: the secrets probe read no
 course, grader or host file and imported nothing hidden; the network probe
 reached neither a TCP server this run listens with on the host's loopback nor
@@ -36,10 +43,13 @@ import threading
 import time
 
 import nbformat
+from nbgrader import utils
 
-from ..engine import batch, course
+from ..engine import batch, course, jobs
 from ..engine.assignment import Assignment
 from ..engine.assignment import load as load_assignment
+from ..engine.nbgrader_ext.execute import TrustedExecute, cell_name, cell_points, earned_points
+from ..engine.records import GradingRecord
 from . import samples as sample_cells
 from .mutation import catalog, source_notebook
 from .scratch import scratch_course
@@ -55,6 +65,7 @@ SECRET_SEEN = ("READ", "LISTED", "IMPORTED")
 LEAVE_REFUSED = {"keyring_user": "EPERM", "keyring_session": "EPERM", "cwd_parent": "EACCES", "dev_shm": "EACCES"}
 LEAVE_PLANTED = ("tmp", "home_cache", "mplconfigdir", "ipythondir", "cwd", "sysv_shm", "sysv_msg", "sysv_sem",
                  "posix_mqueue", "sleeper_process", "abstract_socket", "environment")
+RESUBMITTED = "2026-11-20 13:00:00.000000 UTC"   # when a replaying attack hands in its second notebook
 
 
 @dataclasses.dataclass
@@ -84,6 +95,9 @@ class SuiteReport:
     wall_seconds: float
     summary: str
     probes: dict[str, dict[str, dict]]        # student -> probe name -> what it printed (parsed)
+    # student -> for a replaying attack: probe_total, probe_salt, table_entries, salt (its new submission's),
+    # control_total (its new submission graded under the probe's salt)
+    replays: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -210,6 +224,51 @@ def _check(attack, outcome, total: float, lost: tuple[str, ...], blank_total: fl
     return problems
 
 
+def _replay_problems(replay: dict | None, blank_total: float, max_total: float) -> list[str]:
+    """What a replaying attack's experiment must show: a probe with full marks, new inputs for the new
+    submission, and a table that scores under the probe's own inputs."""
+    if replay is None:
+        return []
+    problems = []
+    if replay["probe_total"] != max_total:
+        problems.append(f"the probe scored {replay['probe_total']:g}/{max_total:g}: it did not see every check")
+    if not replay["table_entries"]:
+        problems.append("the table is empty")
+    if not replay["salt"] or replay["salt"] == replay["probe_salt"]:
+        problems.append("the new submission was graded on the probe's inputs")
+    if replay["control_total"] <= blank_total:
+        problems.append(f"under the probe's own inputs the table scored {replay['control_total']:g}, no more than "
+                        f"the blank release's {blank_total:g}: the experiment shows nothing")
+    return problems
+
+
+def grading_record(root: str, assignment: str, student: str) -> GradingRecord:
+    path = os.path.join(root, "autograded", student, assignment, f"{assignment}.grading.json")
+    with open(path, encoding="utf-8") as fh:
+        return GradingRecord.from_json(fh.read())
+
+
+def score_under_salt(root: str, assignment: str, student: str, salt: bytes) -> float:
+    """The autograded points the student's graded submission earns from the trusted executor (sandbox,
+    checks in the grader) when its hidden inputs are drawn under ``salt`` instead of its own.
+
+    It executes what nbgrader graded: the autograded notebook (sanitized, so its test cells hold the
+    hidden checks' calls again), its outputs cleared, with the files beside it.
+    """
+    folder = os.path.join(root, "autograded", student, assignment)
+    nb = nbformat.read(os.path.join(folder, f"{assignment}.ipynb"), as_version=4)
+    points = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            if utils.is_grade(cell) and not utils.is_solution(cell):
+                points[cell_name(cell, i)] = cell_points(cell)
+    resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": assignment}}
+    executor = TrustedExecute(config=course.load_config(root))
+    _, record = executor.run_notebook(nb, jobs.directory_files(folder), resources, salt=salt)
+    return sum(earned_points([c for c in record.checks if c.cell == cell], worth) for cell, worth in points.items())
+
+
 def _write_good(assignment: Assignment, good: dict, release_nb, source_nb, release_dir: str) -> None:
     for student, (name, kind) in good.items():
         if kind == "style":
@@ -280,8 +339,10 @@ def run_suite(assignment: Assignment, names: list[str] | None = None, workers: i
         order = [s for s in everyone if s in runaway] + [s for s in everyone if s not in runaway]
         outcomes = {o.student: o for o in batch.grade_batch(name_, scratch, students=order, workers=workers,
                                                             progress=progress, log=note)}
-        scores = course.cell_scores(name_, scratch)
         maxima = course.autograded_maxima(name_, scratch)
+        replays = _replay(attacks, students, outcomes, scratch, in_scratch, release_nb, source_nb, release_dir,
+                          maxima, workers, progress, note)
+        scores = course.cell_scores(name_, scratch)
         max_total = sum(maxima.values())
 
         def score(student):
@@ -302,6 +363,7 @@ def run_suite(assignment: Assignment, names: list[str] | None = None, workers: i
             probes[student] = probe_outputs(scratch, name_, student)
             problems = _check(attack, o, total, lost, blank_total, max_total)
             problems += _probe_problems(attack, probes[student], targets, listener)
+            problems += _replay_problems(replays.get(student), blank_total, max_total)
             results[student] = Result(student, attack.expect, o.status, total, lost, o.reasons, problems, o.seconds,
                                       o.coordinator_seconds)
         # what the host saw, charged to the attack that aimed at it
@@ -318,12 +380,48 @@ def run_suite(assignment: Assignment, names: list[str] | None = None, workers: i
                     f"the canary file changed: owner {st.st_uid}:{st.st_gid}, content unchanged: {unchanged}")
         if "pickle_agent" in names and os.path.exists(targets.pwned):
             results[student_of["pickle_agent"]].problems.append("the pickled object ran code in the grader")
-        summary = next((line for line in reversed(lines) if " graded (" in line), "")
-        return SuiteReport(scratch, results, blank_total, max_total, time.monotonic() - started, summary, probes)
+        summary = "; then ".join(line for line in lines if " graded (" in line)   # the batch, then the resubmissions
+        return SuiteReport(scratch, results, blank_total, max_total, time.monotonic() - started, summary, probes,
+                           replays)
     finally:
         listener.close()
         if not keep and root is None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _replay(attacks, students: dict[str, str], outcomes: dict, root: str, assignment: Assignment, release_nb,
+            source_nb, release_dir: str, maxima: dict, workers: int | None, progress: bool, log) -> dict[str, dict]:
+    """The second round of the replaying attacks in the course at ``root``: build each resubmission from its
+    graded probe, grade them all as new submissions (``outcomes`` is updated), then grade each under its
+    probe's salt."""
+    name_ = assignment.name
+    replayed = {s: n for s, n in students.items() if attacks.BY_NAME[n].replay is not None}
+    if not replayed:
+        return {}
+    scores = course.cell_scores(name_, root)
+    replays = {}
+    for student, name in list(replayed.items()):
+        if outcomes[student].status == "failed":   # no probe, no table: _replay_problems says so
+            replays[student] = {"probe_total": 0.0, "probe_salt": "", "table_entries": 0, "salt": "",
+                                "control_total": 0.0}
+            del replayed[student]
+            continue
+        probe = grading_record(root, name_, student)
+        nb, entries = attacks.BY_NAME[name].replay(assignment, release_nb, source_nb, bytes.fromhex(probe.inputs_salt))
+        sample_cells.write_submission(root, name_, student, nb, release_dir, timestamp=RESUBMITTED)
+        replays[student] = {"probe_total": course.autograded_points(scores.get(student, {}), maxima)[0],
+                            "probe_salt": probe.inputs_salt, "table_entries": entries}
+    if not replayed:
+        return replays
+    log(f"grading {len(replayed)} resubmissions built from their first grading")
+    outcomes.update({o.student: o for o in batch.grade_batch(name_, root, students=list(replayed), workers=workers,
+                                                             progress=progress, log=log)})
+    for student in replayed:
+        replay, graded = replays[student], outcomes[student].status != "failed"
+        replay["salt"] = grading_record(root, name_, student).inputs_salt if graded else ""
+        replay["control_total"] = (score_under_salt(root, name_, student, bytes.fromhex(replay["probe_salt"]))
+                                   if graded else 0.0)
+    return replays
 
 
 def table(report: SuiteReport) -> str:

@@ -226,15 +226,20 @@ def clone_course(template: str, dest: str, plan: list[Sample]) -> str:
 
 # ------------------------------------------------------------------ measuring
 class TreeCPU:
-    """User+system CPU seconds of this process and every descendant, sampled from /proc."""
+    """User+system CPU seconds of a process (default: this one) and every descendant, sampled from /proc.
 
-    def __init__(self, interval: float = 0.2):
+    Each process counts the most CPU time it was seen with, so a sandboxed kernel counts in full although
+    nobody waits for it when its sandbox is torn down (the kernel's namespace reaps it, and its time goes
+    to no parent's count of its children)."""
+
+    def __init__(self, interval: float = 0.2, root: int | None = None):
         self.interval = interval
-        self.root = os.getpid()
+        self.root = os.getpid() if root is None else root
         self._tick = os.sysconf("SC_CLK_TCK")
         self._seen: dict[tuple[int, int], int] = {}
         self._base: dict[tuple[int, int], int] = {}
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="tree-cpu")
 
     def _sample(self) -> dict[tuple[int, int], int]:
@@ -262,9 +267,11 @@ class TreeCPU:
         return found
 
     def _record(self) -> None:
-        for key, ticks in self._sample().items():
-            if ticks > self._seen.get(key, -1):
-                self._seen[key] = ticks
+        sample = self._sample()
+        with self._lock:
+            for key, ticks in sample.items():
+                if ticks > self._seen.get(key, -1):
+                    self._seen[key] = ticks
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -281,9 +288,23 @@ class TreeCPU:
         self._thread.join()
         self._record()
 
+    def _total(self, pid: int | None = None) -> float:
+        with self._lock:
+            seen = list(self._seen.items())
+        return sum(t - self._base.get(k, 0) for k, t in seen if pid is None or k[0] == pid) / self._tick
+
     @property
     def seconds(self) -> float:
-        return sum(t - self._base.get(k, 0) for k, t in self._seen.items()) / self._tick
+        return self._total()
+
+    def now(self) -> float:
+        """:attr:`seconds` from a reading taken now (not only from the last periodic one)."""
+        self._record()
+        return self._total()
+
+    def own(self, pid: int) -> float:
+        """The seconds of process ``pid`` alone, as of the last reading."""
+        return self._total(pid)
 
 
 @dataclasses.dataclass

@@ -28,6 +28,7 @@ it names run through a ``LocalStudent`` (tests/grading/test_mutants_fast.py).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
 import sys
@@ -37,7 +38,7 @@ import warnings
 import nbformat
 from nbgrader import utils
 
-from gradekit.checking import CheckResult
+from gradekit.checking import CheckResult, inputs_salt
 from gradekit.student import LocalStudent
 
 from ..engine import course
@@ -49,6 +50,9 @@ from .samples import Mutant
 from .scratch import scratch_course
 
 TIMING_ATTEMPTS = 3        # the timed submission is re-executed (at most this often) while it is over the bar
+# the pipeline's scratch course grades under this course secret, so its hidden inputs, and with them its
+# verdicts, are the same from run to run
+PIPELINE_SECRET = hashlib.sha256(b"grader.harness.mutation pipeline").digest()
 SETUP_CELLS = ("setup",)   # locked code cells the checks need (default; an assignment may name its own)
 MUTANT_PREFIX, STYLE_PREFIX = "mut_", "alt_"
 
@@ -188,18 +192,19 @@ def use_shipped_packages(assignment: Assignment) -> None:
     sys.path.insert(0, here)
 
 
-def evaluate_in_process(assignment: Assignment, sample: dict[str, str], source_nb=None) -> dict[str, list]:
+def evaluate_in_process(assignment: Assignment, sample: dict[str, str], source_nb=None,
+                        namespace: dict | None = None) -> dict[str, list]:
     """graded cell -> [(hidden, CheckResult), ...] for one sample's solution cells, without a kernel.
 
-    Cells run in notebook order into one namespace; each graded cell's checks run
-    at its place in the notebook, as in the real pipeline.  A solution cell that
-    raises is reported under the pseudo cell ``"<cell>:error"`` and execution
-    goes on (a notebook does the same).
+    Cells run in notebook order into one namespace (``namespace``: this one, which the caller may
+    have filled and reads afterwards); each graded cell's checks run at its place in the notebook,
+    as in the real pipeline.  A solution cell that raises is reported under the pseudo cell
+    ``"<cell>:error"`` and execution goes on (a notebook does the same).
     """
     use_shipped_packages(assignment)
     source_nb = source_nb if source_nb is not None else source_notebook(assignment)
     setup = setup_cells(assignment)
-    namespace: dict = {"__name__": "__main__"}
+    namespace = {"__name__": "__main__"} if namespace is None else namespace
     student = LocalStudent(namespace)
     results: dict[str, list] = {}
     for kind, grade_id, payload in notebook_plan(source_nb, setup):
@@ -249,13 +254,14 @@ class InProcessOutcome:
     seconds: float
 
 
-def _evaluate_task(task: tuple[str, str, str, str]) -> InProcessOutcome:
-    kind, name, root, assignment_name = task
+def _evaluate_task(task: tuple[str, str, str, str, bytes | None]) -> InProcessOutcome:
+    kind, name, root, assignment_name, salt = task
     warnings.simplefilter("ignore", RuntimeWarning)   # numpy's overflow warnings from buggy samples: expected
     start = time.perf_counter()
     assignment = load_assignment(root, assignment_name)
     source_nb = source_notebook(assignment)
-    results = evaluate_in_process(assignment, sample_cells_for(assignment, kind, name, source_nb), source_nb)
+    with inputs_salt(salt):
+        results = evaluate_in_process(assignment, sample_cells_for(assignment, kind, name, source_nb), source_nb)
     errors = tuple(c[:-len(":error")] for c in results if c.endswith(":error"))
     return InProcessOutcome(kind, name, lost_cells(results), lost_cells(results, visible_only=True), errors,
                             first_failures(results),
@@ -263,16 +269,18 @@ def _evaluate_task(task: tuple[str, str, str, str]) -> InProcessOutcome:
 
 
 def evaluate_all_in_process(assignment: Assignment, mutants: list[str] | None = None,
-                            styles: list[str] | None = None, workers: int | None = None) -> list[InProcessOutcome]:
-    """Every sample through :func:`evaluate_in_process`, in a fork pool of ``workers`` processes."""
+                            styles: list[str] | None = None, workers: int | None = None,
+                            salt: bytes | None = None) -> list[InProcessOutcome]:
+    """Every sample through :func:`evaluate_in_process`, in a fork pool of ``workers`` processes; the hidden
+    checks draw their inputs under ``salt`` (None: name-only, the inputs of the catalog's declarations)."""
     import concurrent.futures
     import multiprocessing
 
     known = catalog(assignment)
     mutants = list(known) if mutants is None else list(mutants)
     styles = alternative_styles(assignment) if styles is None else list(styles)
-    tasks = ([("alternative", s, assignment.root, assignment.name) for s in styles] +
-             [("mutant", m, assignment.root, assignment.name) for m in mutants])
+    tasks = ([("alternative", s, assignment.root, assignment.name, salt) for s in styles] +
+             [("mutant", m, assignment.root, assignment.name, salt) for m in mutants])
     # the samples of the timed style are the slow ones: start them first
     slow, _ = timed_style(assignment)
     tasks.sort(key=lambda t: (t[0] == "mutant" and known[t[1]].style != slow) or
@@ -426,7 +434,7 @@ def run_pipeline(assignment: Assignment, mutants: list[str] | None = None, style
         raise KeyError(f"unknown mutants/styles: {unknown}")
     started = time.monotonic()
     name_ = assignment.name
-    scratch = scratch_course(root, [name_], repo=assignment.root, release=True)
+    scratch = scratch_course(root, [name_], repo=assignment.root, release=True, secret=PIPELINE_SECRET)
     try:
         log(f"scratch course: {scratch}")
         written = write_samples(load_assignment(scratch, name_), mutants, styles)

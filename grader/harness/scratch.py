@@ -4,7 +4,9 @@ A scratch course is a folder with copies of ``source/<assignment>/`` (links
 resolved), optionally ``release/<assignment>/``, and ``nbgrader_config.py``.
 Its gradebook is forced into the folder unless asked otherwise, so a run never
 writes into whatever ``NBGRADER_DB_URL`` points at.  Without an ``assignments/``
-folder of its own it grades with the repository's assignment content.
+folder of its own it grades with the repository's assignment content.  It has a
+course secret of its own (grader.engine.inputs): a new random one on first use,
+or the one given, for runs whose hidden inputs must reproduce.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import tempfile
 
 from ..engine import course
 from ..engine.assignment import names
+from ..engine.inputs import InputsSecret, write_course_secret
 
 LOCAL_GRADEBOOK = (
     "\n\n# Scratch course (grader.harness.scratch): the gradebook always lives here, whatever\n"
@@ -24,12 +27,13 @@ _IGNORE = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
 
 def scratch_course(dest: str | None = None, assignments: list[str] | None = None, repo: str = course.ROOT,
                    copy_release: bool = True, release: bool = False, local_gradebook: bool = True,
-                   config: str = "") -> str:
+                   config: str = "", secret: bytes | None = None) -> str:
     """A scratch course at ``dest`` (default: a new temporary folder); returns its path.
 
     ``assignments``: which to copy (default: every assignment of ``repo``).  ``copy_release``
     copies the committed release; ``release`` runs nbgrader generate_assignment in the copy
     instead (and fills its gradebook).  ``config`` is appended to the copied nbgrader_config.py.
+    ``secret``: the course secret to grade with (32 bytes); by default grading makes a random one.
     """
     root = os.path.abspath(dest) if dest else tempfile.mkdtemp(prefix="course-")
     os.makedirs(root, exist_ok=True)
@@ -45,6 +49,8 @@ def scratch_course(dest: str | None = None, assignments: list[str] | None = None
     text += (LOCAL_GRADEBOOK if local_gradebook else "") + (f"\n{config}\n" if config else "")
     with open(os.path.join(root, "nbgrader_config.py"), "w", encoding="utf-8") as fh:
         fh.write(text)
+    if secret is not None:
+        write_course_secret(InputsSecret(config=course.load_config(root)).location(root), secret)
     if release:
         for name in chosen:
             course.release(name, root)

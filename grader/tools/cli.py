@@ -84,6 +84,9 @@ def main(argv=None) -> int:
                      help="nbgrader's exchange (or HUB_EXCHANGE; default: /srv/ml-systems-hub/exchange)")
     hub.add_argument("--due", action="append", metavar="ASSIGNMENT=DATE",
                      help="a due date for the gradebook, e.g. 09_spatial='2026-03-01 17:00:00 UTC' (repeatable)")
+    hub.add_argument("--serve", action="store_true",
+                     help="also run the grading service (python -m grader serve) as the instructor on the course "
+                          "copy: each submission graded as it arrives, its feedback released to its student")
     hub.add_argument("--clean", action="store_true",
                      help="remove what `hub` made: its accounts and their homes, the exchange, the hub's state")
     m = sub.add_parser("mutants", help="grade every mutant and correct alternative in a scratch course; kill table")
@@ -114,6 +117,26 @@ def main(argv=None) -> int:
     b.add_argument("--repeats", type=int, default=3, help="repeats of each isolation measurement (default: 3)")
     b.add_argument("--scale", action="store_true", help="ours only, cheap mix, estimate first, lost-row check")
     b.add_argument("--mix", choices=["default", "cheap"], default=None, help="submission mix")
+    bs = sub.add_parser("bench-service", help="the grading service under load on loopback against make grade and "
+                                              "stock nbgrader on the same notebooks (grader/harness/bench_service.py)")
+    _assignment_option(bs)
+    for flag, kind, default, text in (
+            ("--students", int, 50, "students (default: 50)"),
+            ("--per-student", int, 3, "submissions each (default: 3)"), ("--bursts", int, 3, "bursts (default: 3)"),
+            ("--gap", float, 60.0, "seconds between burst starts (default: 60)"),
+            ("--eager", int, None, "students who hand in one more, in the first burst (default: a tenth)"),
+            ("--rate-limit", int, 3, "c.ServicePolicy.rate_limit (default: 3)"),
+            ("--rate-window", float, 60.0, "c.ServicePolicy.rate_window, seconds (default: 60)"),
+            ("--workers", int, None, "workers of the service and of make grade (default: cores + 1)"),
+            ("--stock", int, None, "stock nbgrader on an even sample of this many notebooks (default: all; 0: none)"),
+            ("--timeout", float, 3600.0, "seconds the load may take after its last burst (default: 3600)"),
+            ("--keep", str, None, "build the scratch courses in this folder and keep them"),
+            ("--out", str, None, "the JSON result (default: artifacts/bench-service/result.json)")):
+        bs.add_argument(flag, type=kind, default=default, help=text)
+    bs.add_argument("--breakdown", action=argparse.BooleanOptionalAction, default=True,
+                    help="where one submission's CPU goes, per step (default: on)")
+    bs.add_argument("--idle", action=argparse.BooleanOptionalAction, default=True,
+                    help="the idle service's submit-to-feedback time (default: on)")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -216,7 +239,7 @@ def _run(args) -> int:
         except course_hub.HubError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        return course_hub.clean_main(site) if args.clean else course_hub.main(site, port=args.port)
+        return course_hub.clean_main(site) if args.clean else course_hub.main(site, port=args.port, serve=args.serve)
     elif args.command == "mutants":
         from ..harness.mutation import main as mutants_main
         return mutants_main(load_all(root, chosen), workers=args.workers, only=args.only, styles=args.style,
@@ -235,4 +258,12 @@ def _run(args) -> int:
             return 2
         return bench_main(declared[0], n=args.n, workers=args.workers, keep=args.keep, isolation=args.isolation,
                           repeats=args.repeats, scale=args.scale, mix=args.mix)
+    elif args.command == "bench-service":
+        from ..harness.bench_service import main as bench_service_main
+        declared = [a for a in load_all(root, chosen) if a.has("samples.bench")]
+        if not declared:
+            print("error: no chosen assignment declares samples/bench.py", file=sys.stderr)
+            return 2
+        return bench_service_main(declared[0], **{k: v for k, v in vars(args).items()
+                                                  if k not in ("command", "assignment")})
     return 0

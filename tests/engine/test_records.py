@@ -14,7 +14,8 @@ def record(**fields):
 
 def test_a_new_record_is_graded_and_empty():
     r = record()
-    assert (r.status, r.reason, r.sandbox, r.key, r.seconds, r.kernel_starts) == ("graded", "", "", "", 0.0, 0)
+    assert (r.status, r.reason, r.sandbox, r.key, r.inputs_salt, r.seconds, r.kernel_starts) == (
+        "graded", "", "", "", "", 0.0, 0)
     assert (r.incidents, r.checks, r.reasons) == ([], [], [])
 
 
@@ -66,7 +67,7 @@ def test_check_outcome_defaults():
 
 FULL = GradingRecord(
     student="ana maría", assignment="01_unit_demo", notebook="01_unit_demo", status="graded_with_incidents",
-    reason="", sandbox="bwrap, 2 GiB", key="f" * 64, seconds=12.5, kernel_starts=2,
+    reason="", sandbox="bwrap, 2 GiB", key="f" * 64, inputs_salt="5a" * 32, seconds=12.5, kernel_starts=2,
     incidents=[Incident("timeout", "cell 4", "interrupted after 60 s"), Incident("crashed", "test_a")],
     checks=[CheckOutcome("test_a", "shape", "Output shape", False, True),
             CheckOutcome("test_a", "values", "Values on a random input", True, False, "expected 1, got 2\n", 2.5)])
@@ -83,8 +84,9 @@ def test_the_json_form_is_indented_and_names_every_field():
     text = FULL.to_json()
     assert text.startswith('{\n  "student": "ana mar\\u00eda",\n  "assignment": "01_unit_demo",')
     data = json.loads(text)
-    assert list(data) == ["student", "assignment", "notebook", "status", "reason", "sandbox", "key", "seconds",
-                          "kernel_starts", "incidents", "checks"]
+    assert list(data) == ["student", "assignment", "notebook", "status", "reason", "sandbox", "key", "inputs_salt",
+                          "seconds", "kernel_starts", "incidents", "checks"]
+    assert data["inputs_salt"] == "5a" * 32
     assert data["incidents"][1] == {"kind": "crashed", "cell": "test_a", "detail": ""}
     assert data["checks"][1] == {"cell": "test_a", "check": "values", "title": "Values on a random input",
                                  "hidden": True, "passed": False, "message": "expected 1, got 2\n", "weight": 2.5}

@@ -153,7 +153,7 @@ def hidden_code_lines():
 
 
 # markers of the trusted side: its files, packages and check function names
-TRUSTED_MARKS = ["hidden_checks", "/grader/", "tinytorch_ref", "conv_forward_grid", "maxpool_ties", "rng_for("]
+TRUSTED_MARKS = ["hidden_checks", "/grader/", "tinytorch_ref", "conv_forward_grid", "maxpool_ties", "case_rng("]
 
 
 def test_feedback_shows_no_hidden_test_source_and_no_grader_traceback(demo_course):

@@ -33,8 +33,8 @@ NAME = "99_throwaway"
 CHECKS = "throwaway_checks"
 GRADEKIT = ["__init__.py", "agent.py", "checking.py", "imports.py", "protocol.py", "student.py"]
 # the instructor's pipeline state: ignored by git, so git status cannot see a write into it
-INSTRUCTOR_STATE = ["gradebook.db", "grades.csv", ".grading", ".exchange", "submitted", "autograded", "feedback",
-                    "reports"]
+INSTRUCTOR_STATE = ["gradebook.db", "grades.csv", ".grading", ".secrets", ".exchange", "submitted", "autograded",
+                    "feedback", "reports"]
 
 
 def working_tree() -> dict[str, str]:

@@ -66,6 +66,26 @@ def cluster(tmp_path):
         _stop(procs[:1])
 
 
+def ran_on_workers(address: str) -> tuple[dict, list[str]]:
+    """What the cluster executed: {worker: (its process's parent, the grading task keys it executed into
+    memory)}, and the task keys the scheduler saw finish in memory.
+
+    The probes are defined here, inside a function: the workers get them by value (cloudpickle), since
+    they cannot import this test module."""
+    def executed_here(dask_worker):
+        # worker transition log entries: (key, start, recommended, final, recommendations, stimulus, time)
+        return os.getppid(), sorted(entry[0] for entry in dask_worker.state.log
+                                    if len(entry) == 7 and isinstance(entry[0], str)
+                                    and entry[0].startswith("grade-") and entry[1] == "executing"
+                                    and entry[3] == "memory")
+
+    def finished_on_scheduler(dask_scheduler):
+        return sorted(str(t.key) for t in dask_scheduler.transition_log if t.finish == "memory")
+
+    with Client(address, timeout="30s") as client:
+        return client.run(executed_here), client.run_on_scheduler(finished_on_scheduler)
+
+
 def test_batch_runs_on_the_dask_workers(cluster, tmp_path):
     address, worker_cli_pids = cluster
     root = small_course(str(tmp_path / "course"), STUDENTS)
@@ -81,19 +101,33 @@ def test_batch_runs_on_the_dask_workers(cluster, tmp_path):
     # on one of the workers started above (their parent is the `dask worker` command).
     expected_keys = {f"grade-{o.key[:24]}" for o in outcomes}
     assert len(expected_keys) == 3
-    def executed_here(dask_worker):
-        # worker transition log entries: (key, start, recommended, final, recommendations, stimulus, time)
-        return os.getppid(), sorted(entry[0] for entry in dask_worker.state.log
-                                    if len(entry) == 7 and isinstance(entry[0], str) and entry[0].startswith("grade-")
-                                    and entry[1] == "executing" and entry[3] == "memory")
-
-    def finished_on_scheduler(dask_scheduler):
-        return sorted(str(t.key) for t in dask_scheduler.transition_log if t.finish == "memory")
-
-    with Client(address, timeout="30s") as client:
-        ran = client.run(executed_here)
-        on_scheduler = client.run_on_scheduler(finished_on_scheduler)
+    ran, on_scheduler = ran_on_workers(address)
     assert {parent for parent, _ in ran.values()} == worker_cli_pids
     executed = [key for _, keys in ran.values() for key in keys]
     assert sorted(executed) == sorted(expected_keys)  # each exactly once, all on the cluster
     assert set(on_scheduler) == expected_keys
+
+
+def test_the_grading_service_runs_on_the_dask_workers(cluster, tmp_path):
+    """`python -m grader serve --scheduler`: the service's executions run on the cluster, its bookkeeping here."""
+    from grader.engine.assignment import load
+    from grader.engine.service.server import GradingService
+    from grader.harness import students
+
+    address, worker_cli_pids = cluster
+    root = students.exchange_course(str(tmp_path / "course"), [ASSIGNMENT])
+    styles = load(root, ASSIGNMENT).styles_dir
+    for student, style in (("ann", "im2col"), ("bo", "strided")):
+        students.submit(root, ASSIGNMENT, student, students.style_notebook(root, ASSIGNMENT, styles, style))
+    lines = []
+    GradingService(root, scheduler=address, log=lines.append).run(until_idle=True, timeout=240)
+    assert f"Dask scheduler {address}" in lines[0]
+    outcomes = batch.all_outcomes(ASSIGNMENT, root)
+    assert sorted((o.student, o.status, o.score) for o in outcomes) == [("ann", "graded", 44.0), ("bo", "graded", 44.0)]
+    expected_keys = {f"grade-{o.key[:24]}" for o in outcomes}
+    ran, _ = ran_on_workers(address)
+    assert {parent for parent, _ in ran.values()} == worker_cli_pids
+    assert sorted(key for _, keys in ran.values() for key in keys) == sorted(expected_keys)
+    for student in ("ann", "bo"):
+        (page,) = students.fetch_feedback(root, ASSIGNMENT, student).values()
+        assert students.page_score(page) == (44.0, 52.0)

@@ -93,8 +93,8 @@ def test_the_catalog_covers_every_threat_of_the_model():
             "many_empty_cells", "deep_metadata"} <= set(UNGRADABLE)
     assert {"drip_answer", "compressed_bomb", "deep_json", "odd_arrays", "leave_state", "look_for_state",
             "scipy_solution", "obfuscated_scipy_import", "from_scipy_import_ndimage", "non_utf8_file_name"} <= names
-    assert "visible_lookup" in TAMPERING
-    assert len(ATTACKS.CATALOG) == len(names) == 64
+    assert {"visible_lookup", "lookup_table"} <= set(TAMPERING)
+    assert len(ATTACKS.CATALOG) == len(names) == 65
 
 
 def test_no_submission_is_recorded_as_a_grader_error(suite):
@@ -153,6 +153,8 @@ def test_an_ungradable_file_gets_a_zero_row_and_a_reason(suite, name):
 def test_the_secrets_probe_saw_nothing(suite):
     seen = suite.probes["attack_read_secrets"]["secrets"]
     targets = ATTACKS.ProbeTargets.for_course(suite.root)
+    key = os.path.join(suite.root, ".secrets", "inputs.key")   # the course secret behind the hidden inputs:
+    assert key in targets.secret_paths and os.path.getsize(key) == 32   # there on the host, not in the sandbox
     for path in targets.secret_paths:
         assert path in seen
         if not attack_suite._only_python(path, seen[path]):
@@ -168,6 +170,21 @@ def test_the_network_probe_reached_nothing(suite):
     assert sorted(where.rsplit(":", 1)[0] for where in seen) == ["1.1.1.1", "127.0.0.1", "localhost", "pypi.org"]
     assert "CONNECTED" not in seen.values(), seen
     assert result(suite, "network").ok  # includes: the host's listener accepted no connection
+
+
+def test_a_table_of_an_earlier_gradings_inputs_and_answers_scores_nothing(suite):
+    """The student's correct first submission (the probe) was graded with full marks; its hidden inputs and
+    the reference's answers to them, handed in as a table, score nothing as the next submission, which
+    draws new inputs, while the same table graded under the probe's inputs earns every cell it covers."""
+    replay = suite.replays["attack_lookup_table"]
+    assert replay["probe_total"] == suite.max_total == 44.0
+    assert replay["table_entries"] > 100
+    assert len(bytes.fromhex(replay["salt"])) == 32 and replay["salt"] != replay["probe_salt"]
+    assert record_of(suite, "attack_lookup_table")["inputs_salt"] == replay["salt"]
+    r = result(suite, "lookup_table")
+    assert (r.status, r.total, r.problems) == ("graded", 0.0, []) and suite.blank_total == 0.0
+    # Conv2d forward and backward, both poolings forward and backward, Flatten: 6 + 6 + 4 + 4 + 3 + 3 + 2
+    assert replay["control_total"] == pytest.approx(28.0)
 
 
 def test_incidents_are_recorded_with_the_cell_they_hit(suite):
@@ -201,8 +218,10 @@ def test_every_submission_has_a_row_or_a_failure_record(suite):
     assert set(outcomes) == set(suite.results) == set(rows)
     assert {o.status for o in outcomes.values()} <= {"graded", "graded_with_incidents", "failed"}
     assert sorted(s for s, o in outcomes.items() if o.status == "failed") == sorted(f"attack_{n}" for n in UNGRADABLE)
-    assert suite.summary.startswith("51 graded (")
-    assert ", 17 failed, 0 skipped" in suite.summary
+    # the batch (every submission, the lookup table's probe among them), then the lookup table handed in again
+    first, then = suite.summary.split("; then ")
+    assert first.startswith("52 graded (") and ", 17 failed, 0 skipped" in first
+    assert then.startswith("1 graded (0 with incidents), 0 failed, 0 skipped")
 
 
 def test_the_suite_table_lists_every_verdict(suite):

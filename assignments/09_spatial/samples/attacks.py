@@ -9,17 +9,24 @@ attack.  ``expect`` states what grading must do with it:
 * ``"failed"``: the submission cannot be graded and gets a zero row with a reason;
 * ``"lose:<cells>"``: it loses exactly these cells.
 ``reasons`` lists incident kinds (or a failure-reason fragment) the record must contain.
+
+An entry with ``replay`` is handed in twice: its base style is graded first (the probe); then
+``replay`` writes, from what that grading revealed, the notebook the student hands in next, and the
+suite grades it as a new submission (grader.harness.attack_suite).
 """
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import json
 import os
 import shutil
+import zlib
 from collections.abc import Callable
 
 import nbformat
+import numpy as np
 
 from grader.harness.samples import build_notebook, cell_index, read_style, write_submission
 
@@ -39,6 +46,7 @@ class Attack:
     edit: Callable | None = None             # (nb) -> nb, a structural change
     files: Callable | None = None            # (dest_dir, nb) -> None, replaces the notebook file / adds files
     reasons: tuple[str, ...] = ()
+    replay: Callable | None = None           # (assignment, release_nb, source_nb, probe salt) -> (nb, table size)
 
 
 def _code(source: str):
@@ -570,6 +578,158 @@ def receptive_field(num_layers, kernel=3):
 """
 
 
+# ------------------------------------------------------------------ a table of an earlier grading's answers
+# The student hands in a correct solution (the probe), learns every input the checks fed it, computes
+# the expected outputs offline with any framework (here: tinytorch_ref), and hands in code that
+# answers from a table: each op hashes the arrays it receives and returns the table's answer for
+# them, zeros for anything else.  Everything the checks do not feed from random inputs stays
+# blank: the table is all the submission knows.  LOOKUP_OPS records the table when the harness
+# runs it with ``_SOLVE`` set (in process, under the probe's salt) and answers from it otherwise.
+LOOKUP_OPS = """\
+# Answers looked up, not computed: a table from the inputs of an earlier grading to their outputs.
+import base64, hashlib, json, zlib
+
+_SOLVE = globals().get("_SOLVE")   # set only while the table is recorded
+_BLOB = "__TABLE__"
+_TABLE = {} if _BLOB == "__TA" + "BLE__" else {
+    key: tuple(None if a is None else np.frombuffer(base64.b64decode(a[2]), dtype=a[0]).reshape(a[1]).copy()
+               for a in answer)
+    for key, answer in json.loads(zlib.decompress(base64.b64decode(_BLOB))).items()}
+
+
+def _key(*parts):
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            part = np.ascontiguousarray(part)
+            digest.update(f"{part.dtype.str}{part.shape}".encode() + part.tobytes())
+        else:
+            digest.update(repr(part).encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+class _Looked(Function):
+    tag = ""
+
+    def __init__(self, *config):
+        self.config = config
+
+    def forward(self, *arrays):
+        self.shapes = [None if a is None else a.shape for a in arrays]
+        self.key = _key(self.tag, self.config, *arrays)
+        if _SOLVE is not None:
+            _TABLE[self.key] = _SOLVE(self, "forward", arrays)
+        found = _TABLE.get(self.key)
+        return found[0].copy() if found is not None else np.zeros_like(arrays[0])
+
+    def backward(self, grad_out):
+        key = _key(self.key, grad_out)
+        if _SOLVE is not None:
+            _TABLE[key] = _SOLVE(self, "backward", (grad_out,))
+        found = _TABLE.get(key)
+        if found is not None:
+            return tuple(None if g is None else g.copy() for g in found)
+        return tuple(None if shape is None else np.zeros(shape) for shape in self.shapes)
+
+
+class Conv2dOp(_Looked):
+    tag = "conv"
+
+    def __init__(self, stride=1, padding=0):
+        super().__init__(_pair(stride), _pair(padding))
+"""
+LOOKUP_CELLS = {
+    "conv2d_op": LOOKUP_OPS,
+    "conv2d_layer": """\
+class Conv2d(Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        kh, kw = self.kernel_size   # parameters the checks can load theirs into; no initialisation
+        self.weight = Tensor(np.zeros((out_channels, in_channels, kh, kw)), requires_grad=True)
+        self.bias = Tensor(np.zeros(out_channels), requires_grad=True) if bias else None
+
+    def forward(self, x):
+        return Conv2dOp(self.stride, self.padding)(x, self.weight, self.bias)
+""",
+    **{cell: f"""\
+class {name}Op(_Looked):
+    tag = "{tag}"
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        kernel = _pair(kernel_size)
+        super().__init__(kernel, _pair(stride) if stride is not None else kernel, _pair(padding))
+
+
+class {name}(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return {name}Op(self.kernel_size, self.stride, self.padding)(x)
+""" for cell, name, tag in [("maxpool2d", "MaxPool2d", "maxpool"), ("avgpool2d", "AvgPool2d", "avgpool")]},
+    "flatten": """\
+class FlattenOp(_Looked):
+    tag = "flatten"
+
+
+class Flatten(Module):
+    def __init__(self, start_dim=1):
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        return FlattenOp(self.start_dim)(x)
+""",
+}
+
+
+def reference_answers(op, phase: str, arrays: tuple):
+    """What a correct op answers (computed with tinytorch_ref, the attacker's framework of choice)."""
+    from tinytorch_ref.spatial import fast as ref
+
+    if phase == "forward":
+        if op.tag == "conv":
+            out, op.cache = ref.conv2d_forward(arrays[0], arrays[1], arrays[2], *op.config)
+        elif op.tag in ("maxpool", "avgpool"):
+            out, op.cache = getattr(ref, f"{op.tag}2d_forward")(arrays[0], *op.config)
+        else:
+            op.cache = arrays[0].shape
+            out = arrays[0].reshape(arrays[0].shape[:op.config[0]] + (-1,))
+        return (out,)
+    (g,) = arrays
+    if op.tag == "conv":
+        dx, dw, db = ref.conv2d_backward(g, op.cache)
+        return dx, dw, db if op.shapes[2] is not None else None
+    if op.tag in ("maxpool", "avgpool"):
+        return (getattr(ref, f"{op.tag}2d_backward")(g, op.cache),)
+    return (g.reshape(op.cache),)
+
+
+def pack_table(table: dict) -> str:
+    """The table as text for a notebook cell (JSON of base64 arrays, zlib, base64)."""
+    doc = {key: [None if a is None else [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode()]
+                 for a in (np.ascontiguousarray(x) if x is not None else None for x in answer)]
+           for key, answer in table.items()}
+    return base64.b64encode(zlib.compress(json.dumps(doc).encode(), 9)).decode()
+
+
+def lookup_table(assignment, release_nb, source_nb, salt: bytes):
+    """The table submission for the inputs the hidden checks draw under ``salt`` (the probe's):
+    every check runs in process, under that salt, on LOOKUP_CELLS with ``_SOLVE`` set, which
+    records each op's inputs and reference answer; the table is then written into the cells.
+    Returns the notebook and the number of answers in its table."""
+    from gradekit.checking import inputs_salt
+    from grader.harness.mutation import evaluate_in_process
+
+    namespace = {"__name__": "__main__", "_SOLVE": reference_answers}
+    with inputs_salt(salt):
+        evaluate_in_process(assignment, LOOKUP_CELLS, source_nb, namespace=namespace)
+    table = namespace["_TABLE"]
+    cells = {**LOOKUP_CELLS, "conv2d_op": LOOKUP_OPS.replace('"__TABLE__"', repr(pack_table(table)), 1)}
+    return build_notebook(release_nb, cells), len(table)
+
+
 # ------------------------------------------------------------------ links, special files, odd names
 def _course_root(dest: str) -> str:
     """The course of a submission folder ``<root>/submitted/<student>/<assignment>``."""
@@ -875,6 +1035,9 @@ CATALOG: list[Attack] = [
     Attack("no_notebook", "no notebook at all", "failed", files=no_notebook, reasons=("no notebook submitted",)),
     Attack("visible_lookup", "passes the visible examples from a table of their answers (partial credit: nothing)",
            "at_most_blank", at_end=(VISIBLE_LOOKUP,)),
+    Attack("lookup_table", "hands in the hidden checks' inputs and answers of its own earlier, correct submission "
+           "as a table (the inputs are drawn anew for every submission)", "at_most_blank", base="im2col",
+           replay=lookup_table),
     # links, special files and odd names: refused before anything is read, or left out
     Attack("link_to_source", "the notebook is a link to the instructor's source notebook", "failed",
            files=link_to_source, reasons=("09_spatial.ipynb is a symbolic link",)),
@@ -922,12 +1085,15 @@ class ProbeTargets:
 
     @classmethod
     def for_course(cls, root: str, port: int = 9) -> ProbeTargets:
-        """The course's own secrets, the grader and reference packages, and the host's."""
+        """The course's own secrets (the hidden inputs' key among them), the grader and reference packages,
+        and the host's."""
         import grader
         import tinytorch_ref
+        from grader.engine.inputs import InputsSecret
         grader_dir = os.path.dirname(os.path.abspath(grader.__file__))
         ref_dir = os.path.dirname(os.path.abspath(tinytorch_ref.__file__))
-        paths = [os.path.join(root, "gradebook.db"), os.path.join(root, "nbgrader_config.py"),
+        key = InputsSecret().location(root)
+        paths = [key, os.path.dirname(key), os.path.join(root, "gradebook.db"), os.path.join(root, "nbgrader_config.py"),
                  os.path.join(root, "source", "09_spatial", "09_spatial.ipynb"), os.path.join(root, "submitted"),
                  os.path.join(root, "autograded"), os.path.join(HERE, "hidden_checks.py"),
                  os.path.join(grader_dir, "engine", "sandbox.py"), os.path.join(ref_dir, "spatial", "fast.py"), "/etc/shadow", "/etc/passwd", "/root",

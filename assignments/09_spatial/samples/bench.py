@@ -27,4 +27,13 @@ MIXES: dict[str, list[Kind]] = {
         Kind("broken", "invalid_json", weight=10), Kind("broken", "empty_file", weight=5),
         Kind("runaway", "sleep_forever", "im2col", weight=5),
     ],
+    # a class handing in to the grading service (python -m grader bench-service): mostly working code in the
+    # quicker styles, some in loops, and about a quarter with a catalogued bug
+    "service": [
+        Kind("correct", "im2col", weight=5), Kind("correct", "einsum", weight=4), Kind("correct", "strided", weight=4),
+        Kind("correct", "loops", weight=3),
+        Kind("buggy", "outsize_true_division"), Kind("buggy", "conv_stride_ignored"),
+        Kind("buggy", "maxpool_zero_padding"), Kind("buggy", "avgpool_excludes_padding"),
+        Kind("buggy", "flatten_breaks_graph"), Kind("buggy", "flipped_kernel"),
+    ],
 }

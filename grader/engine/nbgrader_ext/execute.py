@@ -16,6 +16,10 @@ nbgrader_config.py), it replaces nbgrader's in-kernel ``Execute``:
   check source and no traceback from grader code ever reaches an output.
 * Before each student cell runs, its source is scanned for forbidden libraries
   (grader.engine.library_policy); the kernel's import guard is asked what it saw.
+* The hidden checks draw their random inputs under the submission's salt
+  (grader.engine.inputs: HMAC of the course secret and what is handed in), so
+  each submission gets inputs of its own and a re-grade of it the same ones;
+  the salt is part of the execution key and of the grading record.
 * When a kernel dies, hangs or runs out of memory, or a cell reaches the
   process limit (its processes would outlive it), the kernel is restarted and
   the student cells before the failure are replayed, so the incident costs only
@@ -37,10 +41,11 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Instance, Unicode, default
 
-from gradekit.checking import CheckResult
+from gradekit.checking import CheckResult, inputs_salt
 
 from ..assignment import Assignment
 from ..assignment import load as load_assignment
+from ..inputs import InputsSecret, submission_salt
 from ..jobs import ExecutionResult, ResultCache, directory_files, fingerprint, grader_version, policy_values
 from ..library_policy import LibraryWatch, graded_cell_before
 from ..records import CheckOutcome, GradingRecord
@@ -434,22 +439,38 @@ class TrustedExecute(Execute):
     def policy_key(self, assignment: str) -> str:
         return json.dumps(policy_values(self.policy, assignment), sort_keys=True)
 
+    def course_root(self) -> str:
+        return self.config.CourseDirectory.get("root") or os.getcwd()
+
     def assignment(self, resources: dict) -> Assignment:
         """The assignment being graded (named in nbgrader's resources), from the course's content."""
         name = resources.get("nbgrader", {}).get("assignment", "")
-        root = self.config.CourseDirectory.get("root") or os.getcwd()
-        return load_assignment(root, name)
+        return load_assignment(self.course_root(), name)
 
-    def execution_key(self, nb, files: dict, assignment: Assignment) -> str:
-        return fingerprint(nb, files, self.policy_key(assignment.name), grader_version(*assignment.verdict_dirs()))
-
-    def run_notebook(self, nb, files: dict, resources: dict):
-        """Execute ``nb`` in a fresh sandbox whose working directory holds ``files``."""
+    def salt_for(self, nb, files: dict, resources: dict) -> bytes:
+        """The submission's hidden-inputs salt, from the course secret (``c.InputsSecret.path``) and its identity:
+        the assignment, the student and the notebook and files as executed (grader.engine.inputs)."""
         nbg = resources.get("nbgrader", {})
+        secret = InputsSecret(parent=self).read(self.course_root())
+        return submission_salt(secret, nbg.get("assignment", ""), nbg.get("student", ""), nb, files)
+
+    def execution_key(self, nb, files: dict, assignment: Assignment, salt: bytes) -> str:
+        return fingerprint(nb, files, self.policy_key(assignment.name), grader_version(*assignment.verdict_dirs()),
+                           salt)
+
+    def run_notebook(self, nb, files: dict, resources: dict, salt: bytes | None = None):
+        """Execute ``nb`` in a fresh sandbox whose working directory holds ``files``; the hidden checks draw their
+        inputs under ``salt`` (None: the submission's own, :meth:`salt_for`)."""
+        nbg = resources.get("nbgrader", {})
+        if salt is None:
+            salt = self.salt_for(nb, files, resources)
+        if not salt:
+            raise ValueError("grading needs a hidden-inputs salt (an execution job without one is refused)")
         self._assignment = self.assignment(resources)
         self._record = GradingRecord(student=nbg.get("student", ""), assignment=nbg.get("assignment", ""),
                                      notebook=nbg.get("notebook", ""), sandbox=self.policy.describe(),
-                                     key=self.execution_key(nb, files, self._assignment))
+                                     key=self.execution_key(nb, files, self._assignment, salt),
+                                     inputs_salt=salt.hex())
         started = time.monotonic()
         self._deadline = started + self.policy.submission_timeout
         self._output_used, self._output_exceeded, self._output_cell = 0, False, None
@@ -460,15 +481,16 @@ class TrustedExecute(Execute):
         self._record.sandbox = self._sandbox.describe()
         try:
             self._start_kernel()
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                if utils.is_grade(cell) and not utils.is_solution(cell):
-                    self._grade_cell(index, cell)
-                elif self._kernel_gone or self._remaining() <= 0:
-                    cell.outputs = []
-                else:
-                    self._run_student_cell(index, cell)
+            with inputs_salt(salt):
+                for index, cell in enumerate(nb.cells):
+                    if cell.cell_type != "code":
+                        continue
+                    if utils.is_grade(cell) and not utils.is_solution(cell):
+                        self._grade_cell(index, cell)
+                    elif self._kernel_gone or self._remaining() <= 0:
+                        cell.outputs = []
+                    else:
+                        self._run_student_cell(index, cell)
         finally:
             self._stop_kernel()
             self._sandbox.close()
@@ -480,7 +502,8 @@ class TrustedExecute(Execute):
     def preprocess(self, nb, resources, km=None):
         """nbgrader entry point: use the cached execution of this exact notebook, or execute it now."""
         files = directory_files(resources.get("metadata", {}).get("path"))
-        key = self.execution_key(nb, files, self.assignment(resources))
+        salt = self.salt_for(nb, files, resources)
+        key = self.execution_key(nb, files, self.assignment(resources), salt)
         cache = ResultCache(self.cache_dir) if self.cache_dir else None
         cached = cache.get(key) if cache else None
         if cached is not None:
@@ -492,7 +515,7 @@ class TrustedExecute(Execute):
             nbg = resources.get("nbgrader", {})
             record.student, record.notebook = nbg.get("student", record.student), nbg.get("notebook", record.notebook)
         else:
-            nb, record = self.run_notebook(nb, files, resources)
+            nb, record = self.run_notebook(nb, files, resources, salt)
             if cache:
                 cache.put(ExecutionResult(key, record.student, nbformat.writes(nb), record.to_json()))
         # the verdicts are cached, the scoring is not: all-or-nothing or partial credit is read now

@@ -13,19 +13,30 @@ The same check functions run in three places:
   exchanges plain arrays with the sandboxed kernel (visible and hidden);
 * in the project's own tests, against reference and mutant implementations.
 
+Hidden checks draw their random inputs from :func:`case_rng`: seeded by the
+case's name and, while the grader grades one submission, by that submission's
+salt (:func:`inputs_salt`), so every submission gets inputs of its own and a
+re-grade of it gets the same ones.  Visible checks seed their own generators
+with fixed integers: their inputs are printed for students and stay the same
+everywhere.
+
 This module ships to students: it contains no expected values of hidden
-checks and no reference implementation.
+checks, no reference implementation and no salt.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 __all__ = ["CheckFailure", "Check", "Registry", "CheckResult", "expect", "expect_equal",
-           "expect_shape", "expect_close", "answer_array", "answer_number", "describe_array_mismatch"]
+           "expect_shape", "expect_close", "answer_array", "answer_number", "describe_array_mismatch",
+           "case_rng", "inputs_salt", "current_inputs_salt", "name_seed"]
 
 
 class CheckFailure(AssertionError):
@@ -97,6 +108,57 @@ class Registry:
                 results.append(CheckResult(c.group, c.name, c.title, True, "",
                                            time.perf_counter() - start, c.weight))
         return results
+
+
+# ----------------------------------------------------------------- case inputs
+_INPUTS_SALT: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("gradekit_inputs_salt", default=None)
+
+
+@contextlib.contextmanager
+def inputs_salt(salt: bytes | None) -> Iterator[None]:
+    """Within the block, :func:`case_rng` mixes ``salt`` into every seed (None: name-only seeds).
+
+    The grader sets it for the duration of one notebook's grading, to a salt derived from the
+    submission (grader.engine.inputs); blocks nest, and the previous salt is back after the block.
+    """
+    if salt is not None and (not isinstance(salt, bytes) or not salt):
+        raise ValueError("an inputs salt is a non-empty bytes value (or None for name-only seeds)")
+    token = _INPUTS_SALT.set(salt)
+    try:
+        yield
+    finally:
+        _INPUTS_SALT.reset(token)
+
+
+def current_inputs_salt() -> bytes | None:
+    """The salt :func:`case_rng` uses now (None outside :func:`inputs_salt`)."""
+    return _INPUTS_SALT.get()
+
+
+def name_seed(name: str) -> int:
+    """A seed for ``name`` that is the same in every process (unlike ``hash``): a polynomial hash mod 2**61 - 1."""
+    value = 0
+    for ch in name:
+        value = (value * 131 + ord(ch)) % (2 ** 61 - 1)
+    return value
+
+
+def case_rng(key: str | int) -> np.random.Generator:
+    """The random generator of one hidden-check case, named by ``key`` (a string, or an integer seed).
+
+    Without a salt: ``np.random.default_rng(name_seed(key) % 2**32)`` for a string, and
+    ``np.random.default_rng(key)`` for an integer, so every run sees the same inputs.  Under
+    :func:`inputs_salt`: a generator seeded by SHA-256 of the salt and the key, so the inputs are
+    fixed by the salt and unrelated between salts.
+    """
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise TypeError(f"a case key is a string or an integer, got {type(key).__name__}")
+    salt = _INPUTS_SALT.get()
+    if salt is None:
+        return np.random.default_rng(key if isinstance(key, int) else name_seed(key) % (2 ** 32))
+    tagged = f"{'int' if isinstance(key, int) else 'str'}:{key}".encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(b"gradekit.case_rng\0" + len(salt).to_bytes(8, "big") + salt + tagged).digest()
+    return np.random.default_rng(int.from_bytes(digest, "big"))
 
 
 # ----------------------------------------------------------------- comparisons
