@@ -15,13 +15,13 @@ pytestmark = pytest.mark.slow
 
 # the quickest notebooks: a correct im2col solution and an im2col one that loses test_conv_output_size
 MIX = [bench_grading.Kind("correct", "im2col"), bench_grading.Kind("buggy", "outsize_true_division")]
-WINDOW = 20.0
+WINDOW = 30.0
 
 
 def test_six_submissions_from_three_students_in_two_bursts(tmp_path):
     assert bench_grading.sandbox_ready() == "", "the bench needs the sandbox (root and bubblewrap: make sysdeps)"
     keep, out = str(tmp_path / "bench"), str(tmp_path / "result.json")
-    # each student hands in one per burst; one grading per student per 20 s: a second submission waits unless its
+    # each student hands in one per burst; one grading per student per 30 s: a second submission waits unless its
     # student's first took longer than that to grade
     result = bench.run_bench(SPATIAL, students=3, per_student=2, bursts=2, gap=2.0, eager=0, rate_limit=1,
                              rate_window=WINDOW, stock=0, breakdown=False, idle=False, keep=keep, out=out, mix=MIX,
