@@ -71,4 +71,4 @@ def test_six_submissions_from_three_students_in_two_bursts(tmp_path):
     with open(out, encoding="utf-8") as fh:
         written = json.load(fh)
     assert written["service"]["states"]["done"] == 6 and written["ratios"] == result.ratios
-    assert any(line.startswith("PASS  service: rate limit 1 per 20 s honoured") for line in result.lines)
+    assert any(line.startswith("PASS  service: rate limit 1 per 30 s honoured") for line in result.lines)
