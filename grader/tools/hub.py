@@ -691,17 +691,22 @@ def stop(hub: Hub, timeout: float = 30.0) -> None:
     """SIGTERM the hub (it stops every server and the proxy), SIGKILL it if it lingers past ``timeout``,
     then end whatever of this hub is left, by pid."""
     hub.stop_service()
-    process = hub.process
+    terminate_session(hub.process, timeout)
+    _kill(leftovers(hub.site, hub.hub_port, hub.port, hub.proxy_api_port), grace=3.0)
+
+
+def terminate_session(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM ``process``; if it is still running after ``timeout`` seconds, SIGKILL its session (it was
+    started in a session of its own) and reap it."""
     if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # the hub's own session
+                os.killpg(process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(5)
-    _kill(leftovers(hub.site, hub.hub_port, hub.port, hub.proxy_api_port), grace=3.0)
 
 
 def _wait_ready(hub: Hub, deadline: float) -> None:
@@ -858,15 +863,7 @@ def stop_service(process: subprocess.Popen, timeout: float = 30.0) -> None:
     """SIGTERM the service (it ends its loop; a grading in progress is resumed at its next start, its queue
     being durable), SIGKILL it and its session after ``timeout``; then whatever it started that is left."""
     started = _descendants(process.pid)
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(5)
+    terminate_session(process, timeout)
     _kill(started, grace=3.0)
 
 
