@@ -26,7 +26,7 @@ from nbgrader.preprocessors import (
 )
 
 from grader.engine.nbgrader_ext.execute import TrustedExecute
-from grader.engine.nbgrader_ext.feedback import SubmissionNote
+from grader.engine.nbgrader_ext.feedback import FeedbackHTMLExporter, SubmissionNote
 from grader.engine.nbgrader_ext.metadata import DropNotebookMetadata
 from grader.engine.nbgrader_ext.sanitize import ForgetUnknownCells
 from grader.engine.nbgrader_ext.stubs import NameStubs
@@ -85,6 +85,8 @@ c.SandboxPolicy.hidden_packages = ["grader", "gradekit", "assignments", "tinytor
 # Feedback never shows hidden-test source. SubmissionNote adds nothing unless the grading service
 # (python -m grader serve) sets its text: when the submission was graded, whether it counts, the rate limit.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests, SubmissionNote]
+# the same HTML exporter, compiling its templates once per process instead of once per feedback page
+c.GenerateFeedback.exporter_class = FeedbackHTMLExporter
 c.ClearHiddenTests.enforce_metadata = False
 
 # LMS downloads: `nbgrader zip_collect <assignment>` (or `python -m grader collect-zip ZIP -a <assignment>`)

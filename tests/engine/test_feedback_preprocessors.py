@@ -56,3 +56,26 @@ def test_submission_note_is_the_first_cell_only_when_set():
     assert len(nb.cells) == 2
     nb, _ = SubmissionNote(text="**Graded** now").preprocess(_notebook([]), {})
     assert (nb.cells[0].cell_type, nb.cells[0].source, len(nb.cells)) == ("markdown", "**Graded** now", 3)
+
+
+def test_the_feedback_exporter_renders_as_nbconvert_and_compiles_its_templates_once(monkeypatch):
+    import jinja2
+    from nbconvert.exporters import HTMLExporter
+
+    from grader.engine.nbgrader_ext.feedback import FeedbackHTMLExporter
+
+    compiled = []
+    compile_template = jinja2.Environment.compile
+
+    def counting(self, source, name=None, *args, **kwargs):
+        compiled.append(name)
+        return compile_template(self, source, name, *args, **kwargs)
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    nb = _notebook([nbformat.v4.new_output("stream", name="stdout", text="[PASS] ok\n")])
+    expected, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    assert "index.html.j2" in compiled           # nbconvert's own exporter compiles on every instance
+    FeedbackHTMLExporter(template_name="lab").from_notebook_node(nb)
+    compiled.clear()
+    again, _ = FeedbackHTMLExporter(template_name="lab").from_notebook_node(nb)
+    assert again == expected
+    assert compiled == []                        # a later instance reuses the compiled templates

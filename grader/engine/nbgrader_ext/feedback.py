@@ -8,10 +8,15 @@
   checks only: no hidden check's title, verdict or message, no points.  The service renders a
   student's feedback through it before the due date when ``ServicePolicy.feedback_before_deadline``
   is ``'visible'``.
+* :class:`FeedbackHTMLExporter` is nbconvert's HTML exporter with its compiled templates kept for the
+  life of the process (``c.GenerateFeedback.exporter_class``).
 """
 from __future__ import annotations
 
+import jinja2
+import jinja2.bccache
 import nbformat
+from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
@@ -62,3 +67,37 @@ class VisibleChecksOnly(NbGraderPreprocessor):
             for key in ("score", "points"):
                 meta.pop(key, None)
         return nb, resources
+
+
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled Jinja templates kept in memory for the life of the process, keyed by Jinja (template name,
+    file and a checksum of its source, so an edited template is compiled again)."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._store.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledTemplates()
+
+
+class FeedbackHTMLExporter(HTMLExporter):
+    """nbconvert's HTMLExporter whose Jinja environment reuses compiled templates across instances.
+
+    ``c.GenerateFeedback.exporter_class`` (nbgrader_config.py): nbgrader makes a new exporter for every
+    ``generate_feedback`` run, and each compiled the feedback template and the templates it extends again;
+    a process that makes feedback for many submissions (the grading service, ``make feedback``) now
+    compiles them once.  The pages are the same.
+    """
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = _COMPILED
+        return environment
