@@ -79,3 +79,56 @@ def test_the_feedback_exporter_renders_as_nbconvert_and_compiles_its_templates_o
     again, _ = FeedbackHTMLExporter(template_name="lab").from_notebook_node(nb)
     assert again == expected
     assert compiled == []                        # a later instance reuses the compiled templates
+
+
+def _feedback_exporter(cls):
+    """An exporter set up the way nbgrader's GenerateFeedback sets up its HTMLExporter."""
+    import os
+
+    import nbgrader.converters.generate_feedback as generate_feedback
+    from traitlets.config import Config
+    here = os.path.dirname(generate_feedback.__file__)
+    config = Config()
+    config.HTMLExporter.template_name = "feedback"
+    formgrader = os.path.abspath(os.path.join(here, "..", "server_extensions", "formgrader"))
+    config.HTMLExporter.extra_template_basedirs = [os.path.join(formgrader, "templates")]
+    config.HTMLExporter.extra_template_paths = [
+        os.path.join(formgrader, "static", "node_modules", "bootstrap", "dist", "css")]
+    return cls(config=config)
+
+
+FEEDBACK_RESOURCES = {"nbgrader": {"notebook": "ps1", "score": 2, "max_score": 4, "late_penalty": 0}}
+
+
+def test_a_feedback_page_skips_the_reparse_and_is_the_same_document(monkeypatch):
+    import nbconvert.exporters.html as nbconvert_html
+    from bs4 import BeautifulSoup
+    from nbconvert.exporters import HTMLExporter
+
+    from grader.engine.nbgrader_ext.feedback import FeedbackHTMLExporter
+
+    # a student's output with what re-serializing changes: quotes, an entity, a bare ampersand, a tag-like text
+    nb = _notebook([nbformat.v4.new_output("stream", name="stdout",
+                                           text="[FAIL] got 'a' & \"b\" &amp; <br> instead of x < y\n")])
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("# Spatial\nIt's *conv* with `a<b` & <b>bold</b>."))
+    expected, _ = _feedback_exporter(HTMLExporter).from_notebook_node(nb, dict(FEEDBACK_RESOURCES))
+    parses = []
+    monkeypatch.setattr(nbconvert_html, "BeautifulSoup",
+                        lambda *args, **kwargs: parses.append(1) or BeautifulSoup(*args, **kwargs))
+    page, _ = _feedback_exporter(FeedbackHTMLExporter).from_notebook_node(nb, dict(FEEDBACK_RESOURCES))
+    assert parses == []
+    assert "instead of x &lt; y" in page and "ps1" in page
+    assert str(BeautifulSoup(page, features="html.parser")) == expected
+
+
+def test_a_page_with_an_image_is_rendered_as_nbconvert_renders_it(monkeypatch):
+    from nbconvert.exporters import HTMLExporter
+
+    from grader.engine.nbgrader_ext.feedback import FeedbackHTMLExporter
+
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    nb = _notebook([nbformat.v4.new_output("display_data", data={"image/png": png})])
+    expected, _ = _feedback_exporter(HTMLExporter).from_notebook_node(nb, dict(FEEDBACK_RESOURCES))
+    page, _ = _feedback_exporter(FeedbackHTMLExporter).from_notebook_node(nb, dict(FEEDBACK_RESOURCES))
+    assert page == expected
+    assert 'alt="No description has been provided for this image"' in page

@@ -9,14 +9,17 @@
   student's feedback through it before the due date when ``ServicePolicy.feedback_before_deadline``
   is ``'visible'``.
 * :class:`FeedbackHTMLExporter` is nbconvert's HTML exporter with its compiled templates kept for the
-  life of the process (``c.GenerateFeedback.exporter_class``).
+  life of the process, and without its closing HTML re-parse where that re-parse edits nothing
+  (``c.GenerateFeedback.exporter_class``).
 """
 from __future__ import annotations
 
 import jinja2
 import jinja2.bccache
 import nbformat
-from nbconvert.exporters import HTMLExporter
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
@@ -88,16 +91,45 @@ class _CompiledTemplates(jinja2.BytecodeCache):
 _COMPILED = _CompiledTemplates()
 
 
-class FeedbackHTMLExporter(HTMLExporter):
-    """nbconvert's HTMLExporter whose Jinja environment reuses compiled templates across instances.
+# What HTMLExporter's closing BeautifulSoup pass edits: images (it adds missing alt text) and the lab
+# template's input and output areas (it makes them focusable).  A page with none of these comes out of
+# the pass as the same document, re-serialized.
+_REPARSE_EDITS = ("<img", "jp-cell-inputwrapper", "jp-outputarea-output")
 
-    ``c.GenerateFeedback.exporter_class`` (nbgrader_config.py): nbgrader makes a new exporter for every
-    ``generate_feedback`` run, and each compiled the feedback template and the templates it extends again;
-    a process that makes feedback for many submissions (the grading service, ``make feedback``) now
-    compiles them once.  The pages are the same.
+
+class FeedbackHTMLExporter(HTMLExporter):
+    """nbconvert's HTMLExporter, cheaper for a process that renders many feedback pages.
+
+    ``c.GenerateFeedback.exporter_class`` (nbgrader_config.py).  nbgrader makes a new exporter for every
+    ``generate_feedback`` run:
+
+    * its Jinja environment reuses compiled templates across instances, so the grading service and
+      ``make feedback`` compile the feedback template and the templates it extends once per process;
+    * HTMLExporter ends by parsing the whole page with BeautifulSoup and writing it out again, to add
+      alt text to images and make the lab template's cells focusable.  A feedback page (nbgrader's
+      classic-based template, text outputs) has nothing for that pass to edit, and the pass costs about
+      half of the page's rendering; this exporter renders the page once without it and, only when the
+      page has something the pass edits (:data:`_REPARSE_EDITS`), renders it again the way
+      HTMLExporter does.  Either way the page is the same document as HTMLExporter's.
     """
 
     def _create_environment(self):
         environment = super()._create_environment()
         environment.bytecode_cache = _COMPILED
         return environment
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        given = resources
+        # HTMLExporter's filters for this notebook, then TemplateExporter's rendering (no re-parse)
+        info = nb.metadata.get("language_info", {})
+        lexer = info.get("pygments_lexer", info.get("name", None))
+        self.register_filter("highlight_code",
+                             self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        resources = self._init_resources(resources)
+        self.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata,
+                                                                       parent=self, resources=resources))
+        html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        lowered = html.lower()
+        if any(mark in lowered for mark in _REPARSE_EDITS):
+            return super().from_notebook_node(nb, given, **kw)
+        return html, resources
