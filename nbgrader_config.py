@@ -8,7 +8,6 @@ import os
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
                                     AssignLatePenalties,
-                                    CheckCellMetadata,
                                     ClearHiddenTests,
                                     ClearOutput,
                                     ClearSolutions,
@@ -25,6 +24,7 @@ from nbgrader.preprocessors import (
                                     SaveCells,
 )
 
+from grader.engine.nbgrader_ext.cellmeta import CheckCellMetadataCached
 from grader.engine.nbgrader_ext.execute import TrustedExecute
 from grader.engine.nbgrader_ext.feedback import FeedbackHTMLExporter, SubmissionNote
 from grader.engine.nbgrader_ext.metadata import DropNotebookMetadata
@@ -47,22 +47,23 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # The released notebook carries no jupytext pairing (DropNotebookMetadata): a student's JupyterLab with
 # jupytext would write <assignment>.pct.py next to it at every save, and it would travel with the submission.
 c.GenerateAssignment.preprocessors = [
-    IncludeHeaderFooter, LockCells, ClearSolutions, NameStubs, ClearOutput, CheckCellMetadata,
-    ComputeChecksums, SaveCells, ClearHiddenTests, ComputeChecksums, CheckCellMetadata, DropNotebookMetadata,
+    IncludeHeaderFooter, LockCells, ClearSolutions, NameStubs, ClearOutput, CheckCellMetadataCached,
+    ComputeChecksums, SaveCells, ClearHiddenTests, ComputeChecksums, CheckCellMetadataCached, DropNotebookMetadata,
 ]
 
+# CheckCellMetadataCached is nbgrader's CheckCellMetadata with its JSON schema compiled once per process.
 # Missing test cells are put back so every behaviour is graded; duplicated ones become ordinary
 # cells; a submission's jupytext pairing is dropped (it changes no verdict, so it neither splits the
 # execution cache nor makes the instructor's lab write a .pct.py into autograded/); the trusted executor
 # replaces nbgrader's in-kernel Execute.
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+    ClearOutput, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells, CheckCellMetadataCached,
     DropNotebookMetadata,
 ]
 c.Autograde.autograde_preprocessors = [
     TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadataCached,
 ]
 
 # Executions are cached by content: re-grading an unchanged submission costs nothing, and

@@ -499,21 +499,22 @@ def cnn_training(s):
     params = reference_cnn_params(*cfg, 3)
     model, refs, what = student_cnn_with(s, *cfg, params)
     rng = case_rng("training")
-    x = rng.normal(size=(8, 1, 8, 8))
-    y = rng.integers(0, 10, size=8)
+    n = 4                    # a batch: each sample's gradient is averaged into the parameters'
+    x = rng.normal(size=(n, 1, 8, 8))
+    y = rng.integers(0, 10, size=n)
     lr, losses = 0.001, []   # small enough that the loss falls at every step for any drawn case
     ref_params = [p.copy() for p in params]
     for step in range(3):
         for r in refs:
             s.zero_grad(r)
         out = s.apply(model, s.tensor(x))
-        logits = answer_array(s.data(out), (8, 10), f"{what}: logits", finite=True)
+        logits = answer_array(s.data(out), (n, 10), f"{what}: logits", finite=True)
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
-        losses.append(float(-np.log(probs[np.arange(8), y] + 1e-300).mean()))
+        losses.append(float(-np.log(probs[np.arange(n), y] + 1e-300).mean()))
         upstream = probs.copy()
-        upstream[np.arange(8), y] -= 1
-        upstream /= 8
+        upstream[np.arange(n), y] -= 1
+        upstream /= n
         s.backward(out, upstream)
         _, expected_grads = reference_cnn(x, ref_params, upstream)
         for name, r, eg in zip(PARAM_NAMES, refs, expected_grads):

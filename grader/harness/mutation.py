@@ -303,22 +303,27 @@ def representative_mutants(outcomes: list[InProcessOutcome], mutants: dict[str, 
                            slow_style: str | None = None) -> list[str]:
     """Mutants whose pipeline verdicts stand for the in-process matrix, in catalog order.
 
-    Every equivalent mutant and, for each graded cell, one mutant the visible checks catch on it
-    and one only the hidden checks catch on it (where the catalog has such mutants): each way a
-    cell can be scored in a notebook is seen once end to end.  Among candidates, mutants of a
-    style other than ``slow_style`` are preferred (they cost less to execute), then catalog order.
+    Every equivalent mutant and, for each graded cell, a mutant the visible checks catch on it and
+    a mutant only the hidden checks catch on it (where the catalog has such mutants): each way a
+    cell can be scored in a notebook is seen end to end.  One mutant often stands for several
+    (cell, way) pairs, so the pairs are covered greedily: the mutant covering most pairs not yet
+    covered first; among equals, mutants of a style other than ``slow_style`` (cheaper to execute),
+    then catalog order.
     """
     by_name = {o.name: o for o in outcomes if o.kind == "mutant" and o.name in mutants}
     order = {n: i for i, n in enumerate(mutants)}
-    ranked = sorted(by_name, key=lambda n: (mutants[n].style == slow_style, order[n]))
-    chosen = {n for n in by_name if mutants[n].equivalent}
-    cells = dict.fromkeys(c for o in by_name.values() for c in o.lost)
-    for cell in cells:
-        for hidden_only in (False, True):
-            candidates = [n for n in ranked if cell in by_name[n].lost
-                          and (cell not in by_name[n].visible_lost) == hidden_only]
-            if candidates and not any(n in chosen for n in candidates):
-                chosen.add(candidates[0])
+
+    def ways(name: str) -> set[tuple[str, bool]]:
+        o = by_name[name]
+        return {(cell, cell not in o.visible_lost) for cell in o.lost}
+
+    chosen = [n for n in by_name if mutants[n].equivalent]
+    wanted = set().union(set(), *(ways(n) for n in by_name))
+    covered: set[tuple[str, bool]] = set()
+    while covered != wanted:
+        best = max(by_name, key=lambda n: (len(ways(n) - covered), mutants[n].style != slow_style, -order[n]))
+        chosen.append(best)
+        covered |= ways(best)
     return sorted(chosen, key=order.__getitem__)
 
 

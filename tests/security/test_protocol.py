@@ -40,6 +40,16 @@ def test_round_trip_keeps_numbers_arrays_refs_and_special_floats():
     np.testing.assert_array_equal(decoded["x"], np.arange(6.0).reshape(2, 3))
 
 
+def test_a_message_without_arrays_carries_no_archive():
+    data = protocol.pack({"op": "has", "args": ["conv2d"]}, {})
+    body = json.dumps({"op": "has", "args": ["conv2d"]}).encode()
+    assert data == struct.pack("<I", len(body)) + body + struct.pack("<Q", 0)
+    assert protocol.unpack(data) == ({"op": "has", "args": ["conv2d"]}, {})
+    buf = io.BytesIO()
+    np.savez(buf)                              # an empty archive (22 bytes) still reads as no arrays
+    assert protocol.read_arrays(buf.getvalue()) == {}
+
+
 def test_a_pickled_object_array_is_refused_and_never_unpickled(tmp_path):
     marker = tmp_path / "ran"
 

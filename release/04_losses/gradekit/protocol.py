@@ -7,6 +7,7 @@ message a JSON object plus an npz archive of the arrays it references::
     response  {"ok": true, "result": ...} or {"ok": false, "error": {...}}
     arrays    referenced from the JSON as {"$a": "a0"}
     framing   [u64 length][u32 JSON length][JSON][u64 npz length][npz]
+              (npz length 0 and no archive when the message carries no array)
 
 Only JSON scalars, lists, dicts, arrays (``{"$a": key}``) and opaque object
 references (``{"$r": int}``) travel.  Arrays are written with ``numpy.savez``
@@ -220,7 +221,8 @@ def loads(body: bytes):
         text = bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"JSON part is not UTF-8: {exc}") from None
-    depth = json_depth(text)
+    # no deeper than its opening brackets are many: most messages are measured by two counts in C
+    depth = 0 if text.count("[") + text.count("{") <= MAX_JSON_DEPTH else json_depth(text)
     if depth > MAX_JSON_DEPTH:
         raise ProtocolError(f"JSON nested {depth} levels deep (at most {MAX_JSON_DEPTH})")
     try:
@@ -238,7 +240,7 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 
 
 def read_arrays(blob: bytes) -> dict:
-    """The numeric arrays of an npz archive written by ``numpy.savez``.
+    """The numeric arrays of an npz archive written by ``numpy.savez`` (none for an empty array part).
 
     Sizes are checked before anything is decompressed or allocated: the
     archive's directory (entry count, stored members only, declared sizes),
@@ -247,6 +249,8 @@ def read_arrays(blob: bytes) -> dict:
     """
     if len(blob) > MAX_NPZ_BYTES:
         raise ProtocolError(f"array part of {len(blob)} bytes, larger than {MAX_NPZ_BYTES} bytes")
+    if not blob:
+        return {}            # a message without arrays carries no archive
     if len(blob) < _END_RECORD.size:
         raise ProtocolError(f"array part of {len(blob)} bytes is not an npz archive")
     signature, disk, cd_disk, here, entries, cd_size, _, comment = _END_RECORD.unpack_from(blob, len(blob) - 22)
@@ -325,11 +329,13 @@ def _read_npy(key: str, raw: bytes, budget: dict) -> np.ndarray:
 
 # --------------------------------------------------------------------- messages
 def pack(payload: dict, arrays: dict) -> bytes:
-    """One message: [u32 JSON length][JSON][u64 npz length][npz]."""
+    """One message: [u32 JSON length][JSON][u64 npz length][npz]; no npz (length 0) when there are no arrays."""
     body = json.dumps(payload).encode()
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    blob = buf.getvalue()
+    blob = b""
+    if arrays:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        blob = buf.getvalue()
     return struct.pack("<I", len(body)) + body + struct.pack("<Q", len(blob)) + blob
 
 
