@@ -1,8 +1,9 @@
 """``make test``'s pytest run: two lanes of the suite side by side, each in a pytest process of its own.
 
 The *servers* lane holds the tests that mostly wait on servers and browsers (the hub, JupyterLab, the
-grading service) and the attack suite (whose runaway submissions mostly wait on their time limits); the
-*grading* lane holds everything else, which keeps the cores busy grading. Run one after the other, the
+grading service), on time limits (the attack suite's runaway submissions, the sandbox's limits) or on a
+rate-limit window (the service bench); the *grading* lane holds everything else, which keeps the cores
+busy grading. Run one after the other, the
 servers lane leaves a core idle for minutes; side by side, the grading lane uses it.
 The lanes share no session fixture, temporary folder or account: each has its own ``--basetemp``, and
 the fixtures that make Linux accounts name them after the pytest process.
@@ -21,7 +22,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER_LANE = ["tests/hub", "tests/browser", "tests/service", "tests/security/test_attacks.py"]
+SERVER_LANE = ["tests/hub", "tests/browser", "tests/service", "tests/security/test_attacks.py",
+               "tests/security/test_sandbox.py", "tests/scale/test_bench_service.py"]
 
 
 def lane_commands(options: list[str], basetemp: str) -> dict[str, list[str]]:
