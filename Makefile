@@ -20,7 +20,7 @@ STUDENTS ?=
 A ?=
 ONLY = $(if $(A),-a $(A),)
 
-.PHONY: shared-access hub hub-clean hub-proxy serve help setup sysdeps sysdeps-sandbox apt-install demo test test-fast test-long test-numpy-min lint coverage release grade feedback export report lab new train bench mutants attacks bench-grading bench-service clean
+.PHONY: shared-access hub hub-clean hub-proxy serve help setup sysdeps sysdeps-sandbox apt-install demo test test-suite test-fast test-long test-numpy-min lint coverage release grade feedback export report lab new train bench mutants attacks bench-grading bench-service clean
 
 help:
 	@sed -n 's/^## //p' Makefile
@@ -57,9 +57,13 @@ apt-install:
 demo: setup sysdeps-sandbox
 	$(PY) -m grader demo $(ONLY)
 
-## test        set up; lint; the answer-handling tests under the lowest numpy; coverage; the test suite
-##             (everything but the `long` tests: see test-long) in two lanes side by side (tests/lanes.py)
-test: setup sysdeps shared-access hub-proxy lint test-numpy-min
+## test        set up; then side by side: lint, the answer-handling tests under the lowest numpy, and the
+##             coverage tables followed by the test suite (everything but the `long` tests: see test-long)
+##             in two lanes (tests/lanes.py); each part's output is printed when it ends
+test: setup sysdeps shared-access hub-proxy
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-numpy-min test-suite
+
+test-suite: setup
 	$(PY) -m grader coverage
 	$(PY) -m tests.lanes -q -m "not long" --durations=20
 

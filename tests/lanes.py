@@ -5,6 +5,9 @@ grading service), on time limits (the attack suite's runaway submissions, the sa
 rate-limit window (the service bench); the *grading* lane holds everything else, which keeps the cores
 busy grading. Run one after the other, the
 servers lane leaves a core idle for minutes; side by side, the grading lane uses it.
+Numpy's BLAS and torch run on one thread in both lanes: the lanes and the process pools inside them
+already keep both cores busy, and BLAS threads on top only contend with them (OpenBLAS's idle threads
+spin).
 The lanes share no session fixture, temporary folder or account: each has its own ``--basetemp``, and
 the fixtures that make Linux accounts name them after the pytest process.
 
@@ -22,6 +25,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SERVER_LANE = ["tests/hub", "tests/browser", "tests/service", "tests/security/test_attacks.py",
                "tests/security/test_sandbox.py", "tests/scale/test_bench_service.py"]
 
@@ -38,11 +42,12 @@ def lane_commands(options: list[str], basetemp: str) -> dict[str, list[str]]:
 def main(options: list[str]) -> int:
     root = os.path.dirname(HERE)
     basetemp = tempfile.mkdtemp(prefix="pytest-lanes-")
+    env = dict(os.environ, **{name: "1" for name in ONE_THREAD})
     started = time.monotonic()
     running = {}
     for name, command in lane_commands(options, basetemp).items():
         log = open(os.path.join(basetemp, f"{name}.log"), "w+", encoding="utf-8")
-        running[name] = (subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT), log)
+        running[name] = (subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     status = 0
     while running:
         for name, (process, log) in list(running.items()):

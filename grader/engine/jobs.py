@@ -128,6 +128,7 @@ def policy_values(policy, assignment: str | None = None) -> dict:
 
 def execute_job(job: ExecutionJob) -> ExecutionResult:
     """Run one job (in whatever process or Dask worker calls this)."""
+    from threadpoolctl import threadpool_limits
     from traitlets.config import Config
 
     from .nbgrader_ext.execute import TrustedExecute
@@ -140,7 +141,10 @@ def execute_job(job: ExecutionJob) -> ExecutionResult:
     resources = {"nbgrader": {"student": job.student, "assignment": job.assignment, "notebook": job.notebook}}
     executor = TrustedExecute(config=config)
     try:
-        nb, record = executor.run_notebook(nb, job.files, resources, salt=bytes.fromhex(job.salt))
+        # the checks' reference computations are small, and the workers already fill every core: BLAS
+        # threads would only contend with them (OpenBLAS's idle threads spin)
+        with threadpool_limits(limits=1):
+            nb, record = executor.run_notebook(nb, job.files, resources, salt=bytes.fromhex(job.salt))
     except Exception as exc:  # noqa: BLE001 - cross the process boundary as plain text
         raise RuntimeError(f"{type(exc).__name__}: {exc}"[:1000]) from None
     if record.key != job.key:
