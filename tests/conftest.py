@@ -25,12 +25,13 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def make_course_copy(dest: str, assignments: list[str] | None = None, local_gradebook: bool = True) -> str:
+def make_course_copy(dest: str, assignments: list[str] | None = None, local_gradebook: bool = True,
+                     config: str = "") -> str:
     """A course directory with source/, release/ and nbgrader_config.py (symlinks resolved); see
     grader.harness.scratch.  Its gradebook lives in it unless ``local_gradebook`` is False (then
-    NBGRADER_DB_URL chooses, as in the course itself)."""
+    NBGRADER_DB_URL chooses, as in the course itself); ``config`` is appended to its nbgrader_config.py."""
     from grader.harness.scratch import scratch_course
-    return scratch_course(dest, assignments, repo=REPO, local_gradebook=local_gradebook)
+    return scratch_course(dest, assignments, repo=REPO, local_gradebook=local_gradebook, config=config)
 
 
 @pytest.fixture(scope="session")

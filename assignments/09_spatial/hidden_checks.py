@@ -499,7 +499,7 @@ def cnn_training(s):
     params = reference_cnn_params(*cfg, 3)
     model, refs, what = student_cnn_with(s, *cfg, params)
     rng = case_rng("training")
-    n = 4                    # a batch: each sample's gradient is averaged into the parameters'
+    n = 4                    # samples in the batch; the loss and its gradients are averages over them
     x = rng.normal(size=(n, 1, 8, 8))
     y = rng.integers(0, 10, size=n)
     lr, losses = 0.001, []   # small enough that the loss falls at every step for any drawn case

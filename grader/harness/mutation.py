@@ -313,17 +313,15 @@ def representative_mutants(outcomes: list[InProcessOutcome], mutants: dict[str, 
     by_name = {o.name: o for o in outcomes if o.kind == "mutant" and o.name in mutants}
     order = {n: i for i, n in enumerate(mutants)}
 
-    def ways(name: str) -> set[tuple[str, bool]]:
-        o = by_name[name]
-        return {(cell, cell not in o.visible_lost) for cell in o.lost}
-
+    # (cell, caught only by hidden checks) for each cell a mutant loses
+    ways = {n: {(cell, cell not in o.visible_lost) for cell in o.lost} for n, o in by_name.items()}
     chosen = [n for n in by_name if mutants[n].equivalent]
-    wanted = set().union(set(), *(ways(n) for n in by_name))
+    wanted = set().union(*ways.values())
     covered: set[tuple[str, bool]] = set()
     while covered != wanted:
-        best = max(by_name, key=lambda n: (len(ways(n) - covered), mutants[n].style != slow_style, -order[n]))
+        best = max(by_name, key=lambda n: (len(ways[n] - covered), mutants[n].style != slow_style, -order[n]))
         chosen.append(best)
-        covered |= ways(best)
+        covered |= ways[best]
     return sorted(chosen, key=order.__getitem__)
 
 

@@ -82,19 +82,10 @@ def test_the_feedback_exporter_renders_as_nbconvert_and_compiles_its_templates_o
 
 
 def _feedback_exporter(cls):
-    """An exporter set up the way nbgrader's GenerateFeedback sets up its HTMLExporter."""
-    import os
-
-    import nbgrader.converters.generate_feedback as generate_feedback
-    from traitlets.config import Config
-    here = os.path.dirname(generate_feedback.__file__)
-    config = Config()
-    config.HTMLExporter.template_name = "feedback"
-    formgrader = os.path.abspath(os.path.join(here, "..", "server_extensions", "formgrader"))
-    config.HTMLExporter.extra_template_basedirs = [os.path.join(formgrader, "templates")]
-    config.HTMLExporter.extra_template_paths = [
-        os.path.join(formgrader, "static", "node_modules", "bootstrap", "dist", "css")]
-    return cls(config=config)
+    """An exporter with the configuration nbgrader's GenerateFeedback gives its HTMLExporter (template, paths)."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    return cls(config=GenerateFeedback(coursedir=CourseDirectory()).config)
 
 
 FEEDBACK_RESOURCES = {"nbgrader": {"notebook": "ps1", "score": 2, "max_score": 4, "late_penalty": 0}}

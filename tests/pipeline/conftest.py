@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
@@ -14,10 +13,9 @@ from ..conftest import ASSIGNMENT, make_course_copy
 @pytest.fixture(scope="session")
 def demo_course(tmp_path_factory):
     """`make demo` (grader.tools.demo.run_demo) on a copy of the course: (root, students, outcomes, score table)."""
-    root = make_course_copy(str(tmp_path_factory.mktemp("demo") / "course"))
     # oscar's endless loop spins until the cell limit: 20 s here instead of the course's 30 s
-    with open(os.path.join(root, "nbgrader_config.py"), "a", encoding="utf-8") as fh:
-        fh.write("\nc.SandboxPolicy.cell_timeout = 20\n")
+    root = make_course_copy(str(tmp_path_factory.mktemp("demo") / "course"),
+                            config="c.SandboxPolicy.cell_timeout = 20\n")
     tables = demo.run_demo(root, workers=3, progress=False)
     return (root, course.submitted_students(ASSIGNMENT, root),
             {o.student: o for o in batch.all_outcomes(ASSIGNMENT, root)}, tables[ASSIGNMENT])

@@ -2,13 +2,12 @@
 
 nbgrader validates every cell's ``metadata.nbgrader`` with ``jsonschema.validate(metadata, schema)``,
 which checks the schema itself against the JSON Schema meta-schema and builds a validator on every
-call: for a notebook of 70 cells, twice per autograde (``Autograde.sanitize_preprocessors`` and
-``autograde_preprocessors``) and twice per release, that re-checking is most of the preprocessor's
-work and about a third of an autograde's own CPU.  This class validates with one validator per
-process, built from nbgrader's schema after the same meta-schema check.  The verdicts are nbgrader's:
-a cell of another schema version goes through nbgrader's own ``validate_cell`` (and its
-``SchemaTooOldError`` / ``SchemaTooNewError``), and invalid metadata raises the same
-``ValidationError`` with the same message.
+call, for every cell, twice per autograde (``Autograde.sanitize_preprocessors`` and
+``autograde_preprocessors``) and twice per release; that re-checking is most of the preprocessor's
+work.  This class validates with one validator per process, built from nbgrader's schema after the
+same meta-schema check.  The verdicts are nbgrader's: a cell of another schema version goes through
+nbgrader's own ``validate_cell`` (and its ``SchemaTooOldError`` / ``SchemaTooNewError``), and invalid
+metadata raises the same ``ValidationError`` with the same message.
 """
 from __future__ import annotations
 

@@ -107,10 +107,11 @@ class FeedbackHTMLExporter(HTMLExporter):
       ``make feedback`` compile the feedback template and the templates it extends once per process;
     * HTMLExporter ends by parsing the whole page with BeautifulSoup and writing it out again, to add
       alt text to images and make the lab template's cells focusable.  A feedback page (nbgrader's
-      classic-based template, text outputs) has nothing for that pass to edit, and the pass costs about
-      half of the page's rendering; this exporter renders the page once without it and, only when the
-      page has something the pass edits (:data:`_REPARSE_EDITS`), renders it again the way
-      HTMLExporter does.  Either way the page is the same document as HTMLExporter's.
+      classic-based template, text outputs) has nothing for that pass to edit, yet the pass parses and
+      writes the whole page; this exporter renders the page without it (registering HTMLExporter's own
+      filters) and, only when the page has something the pass edits (:data:`_REPARSE_EDITS`), renders
+      it again the way HTMLExporter does.  Either way the page is the same document as HTMLExporter's
+      (tests/engine/test_feedback_preprocessors.py compares them).
     """
 
     def _create_environment(self):
