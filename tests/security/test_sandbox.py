@@ -133,6 +133,27 @@ def test_the_notebook_time_limit_stops_grading_and_is_recorded():
     assert "not run: the notebook reached its time limit" in last[0].text
 
 
+
+def test_a_cell_that_ignores_the_interrupt_among_its_own_processes_is_a_process_limit_and_a_timeout():
+    # the cell ignores the interrupt and leaves 40 processes behind: the kernel is restarted without it, and the
+    # record names the same two incidents whether or not the kernel went idle after the interrupt
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("import signal, subprocess, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                  "kids = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\ntime.sleep(60)"),
+        nbformat.v4.new_code_cell("print(x + 1)"),
+    ])
+    config = Config()
+    config.SandboxPolicy.cell_timeout = 3
+    files = batch.kernel_files(RELEASE, RELEASE, [])
+    executed, record = TrustedExecute(config=config).run_notebook(
+        nb, files, {"nbgrader": {"student": "crowd", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+    assert [(i.kind, i.cell) for i in record.incidents] == [("process_limit", "cell 1"), ("timeout", "cell 1")]
+    assert record.incidents[0].detail == "41 processes in the sandbox"
+    assert record.kernel_starts == 2
+    assert [o.get("ename") for o in executed.cells[1].outputs if o.output_type == "error"][-1] == "ProcessLimit"
+    assert executed.cells[2].outputs[0].text == "2\n"   # the earlier cell was replayed in the new kernel
+
 # ------------------------------------------------------------------ seccomp and small leaks
 def test_the_seccomp_program_for_one_denied_call():
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06

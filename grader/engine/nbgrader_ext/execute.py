@@ -325,6 +325,10 @@ class TrustedExecute(Execute):
                 self._record.add("process_limit", name, f"{out.get('ename')}: {out.get('evalue')}"[:200])
                 fork_failed = True
         crowded = self._note_process_limit(name)
+        if status == "unresponsive" and crowded:
+            # the kernel is restarted without this cell either way; among the cell's own processes it may or may
+            # not go idle within its limit after the interrupt, so that is not recorded as a second failure
+            status = "timeout"
         if status == "timeout":
             if self._last_limit_was_deadline:
                 self._note_time_limit(name)
