@@ -307,7 +307,7 @@ class Sandbox:
         """Processes currently running in this sandbox: as its uid, or (rootless) below its outermost process."""
         if self.rootless:
             # less one: bubblewrap's init (pid 1 inside), which root's count by uid does not see either
-            return max(0, len(_descendants(self.leader_pid)) - 1) if self.leader_pid else 0
+            return max(0, len(descendants(self.leader_pid)) - 1) if self.leader_pid else 0
         if not self.slot:
             return 0
         count = 0
@@ -439,7 +439,7 @@ def user_namespace_problem() -> str:
     return "" if done.returncode == 0 else (done.stderr.strip() or f"exit status {done.returncode}")
 
 
-def _descendants(pid: int) -> set[int]:
+def descendants(pid: int) -> set[int]:
     """The processes below ``pid`` (children, their children, ...), read from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):

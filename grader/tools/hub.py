@@ -127,6 +127,7 @@ import urllib.request
 from collections.abc import Iterator
 
 from ..engine import course
+from ..engine.sandbox import descendants
 from .hub_confine import children
 from .lab import HOST, die_with_parent, file_tail
 
@@ -850,19 +851,10 @@ def start_service(site: Site, log_path: str, timeout: float = 120.0) -> subproce
         time.sleep(0.2)
 
 
-def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        for child in children(todo.pop()):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def stop_service(process: subprocess.Popen, timeout: float = 30.0) -> None:
     """SIGTERM the service (it ends its loop; a grading in progress is resumed at its next start, its queue
     being durable), SIGKILL it and its session after ``timeout``; then whatever it started that is left."""
-    started = _descendants(process.pid)
+    started = sorted(descendants(process.pid))
     terminate_session(process, timeout)
     _kill(started, grace=3.0)
 

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -153,6 +154,27 @@ def test_a_cell_that_ignores_the_interrupt_among_its_own_processes_is_a_process_
     assert record.kernel_starts == 2
     assert [o.get("ename") for o in executed.cells[1].outputs if o.output_type == "error"][-1] == "ProcessLimit"
     assert executed.cells[2].outputs[0].text == "2\n"   # the earlier cell was replayed in the new kernel
+
+
+def test_descendants_are_the_whole_process_tree_below_a_pid():
+    # sh -> (sleep, sh -> sleep): three processes below the outer shell, one below the inner
+    outer = subprocess.Popen(["sh", "-c", "sleep 30 & sh -c 'sleep 30 & wait' & wait"])
+    below: set[int] = set()
+    try:
+        for _ in range(200):   # until the shells have started all three
+            below = sandbox.descendants(outer.pid)
+            if len(below) == 3:
+                break
+            time.sleep(0.05)
+        comm = {pid: open(f"/proc/{pid}/comm", encoding="ascii").read().strip() for pid in below}
+        assert sorted(comm.values()) == ["sh", "sleep", "sleep"]
+        inner = next(pid for pid, name in comm.items() if name == "sh")
+        assert len(sandbox.descendants(inner)) == 1
+        assert sandbox.descendants(outer.pid) >= sandbox.descendants(inner)
+    finally:
+        for pid in below:
+            os.kill(pid, 9)
+        outer.wait()
 
 # ------------------------------------------------------------------ seccomp and small leaks
 def test_the_seccomp_program_for_one_denied_call():
