@@ -537,6 +537,7 @@ class Hub:
     process: subprocess.Popen = dataclasses.field(repr=False)
     log_path: str = ""
     service: subprocess.Popen | None = dataclasses.field(default=None, repr=False)   # the grading service
+    service_started: float = 0.0   # time.monotonic() of its last start
 
     @property
     def service_log_path(self) -> str:
@@ -545,7 +546,23 @@ class Hub:
     def start_service(self, timeout: float = 120.0) -> None:
         """Start the grading service (:func:`start_service`) unless it runs; return once it watches the exchange."""
         if self.service is None or self.service.poll() is not None:
+            self.service_started = time.monotonic()
             self.service = start_service(self.site, self.service_log_path, timeout)
+
+    def restart_service_if_exited(self, min_interval: float = 60.0) -> str:
+        """Start the grading service again if it exited, at most once per ``min_interval`` seconds (a service that
+        cannot start is not retried in a tight loop). Its queue is durable, so nothing is lost or graded twice.
+        Returns what happened, for the hub's console (empty: the service runs, or is not due to restart yet)."""
+        if self.service is None or self.service.poll() is None or \
+                time.monotonic() - self.service_started < min_interval:
+            return ""
+        said = (f"the grading service exited with status {self.service.returncode}\n"
+                f"{file_tail(self.service_log_path, 2000)}\nstarting it again")
+        try:
+            self.start_service()
+        except HubError as err:
+            return f"{said}\nerror: {err}"
+        return f"{said}: it watches the exchange again"
 
     def stop_service(self, timeout: float = 30.0) -> None:
         if self.service is not None:
@@ -952,18 +969,11 @@ def main(site: Site, port: int | None = None, serve: bool = False) -> int:
         with running_hub(site, passwords, port=port, serve=serve) as hub:
             print(f"\n{banner(hub)}\n(JupyterHub answered {time.monotonic() - start:.1f} s after its start)",
                   flush=True)
-            last_start = time.monotonic()
             while hub.process.poll() is None:
                 time.sleep(0.5)
-                if serve and hub.service is not None and hub.service.poll() is not None and \
-                        time.monotonic() - last_start > SERVICE_RESTART_SECONDS:
-                    print(f"the grading service exited with status {hub.service.returncode}\n"
-                          f"{file_tail(hub.service_log_path, 2000)}\nstarting it again", file=sys.stderr, flush=True)
-                    last_start = time.monotonic()
-                    try:
-                        hub.start_service()
-                    except HubError as err:
-                        print(f"error: {err}", file=sys.stderr, flush=True)
+                said = hub.restart_service_if_exited(SERVICE_RESTART_SECONDS) if serve else ""
+                if said:
+                    print(said, file=sys.stderr, flush=True)
             print(f"JupyterHub exited with status {hub.process.returncode}\n{hub.log_tail(2000)}", file=sys.stderr)
             return hub.process.returncode or 1
     except KeyboardInterrupt:

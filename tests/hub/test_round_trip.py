@@ -24,7 +24,8 @@ the round trip: it finds A, B and C's submissions in the exchange and feeds them
 10. the due date moves a week ahead: the assignment is open;
 11. student D fetches, fills in a buggy solution (the flipped kernel) and submits;
 12. D clicks Fetch Feedback until the feedback is there (within FEEDBACK_BOUND seconds of submitting),
-    opens it: a score below full marks, the failing check named;
+    opens it: a score below full marks, the failing check named; then the service is killed with its
+    workers, and the hub's supervision (``hub.Hub.restart_service_if_exited``) starts it again;
 13. D fixes the bug (the same loop-style code, correct) and submits again;
 14. D fetches feedback again and sees the new, full score for the new submission; the instructor's
     gradebook holds it; D derives the feedback pages of D's own submissions only, none of A, B or C's.
@@ -42,6 +43,7 @@ import json
 import os
 import pwd
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -466,6 +468,14 @@ def test_the_grading_service_feeds_back_minutes_after_submitting(site, running, 
         max_total = buggy[1]
         assert buggy == (BUGGY_SCORE, max_total), buggy
         assert "test_conv2d_forward" in buggy_text   # what broke
+
+        # the service crashes with its workers: the hub's supervision starts it again, and the new one grades the fix
+        os.killpg(running.service.pid, signal.SIGKILL)
+        running.service.wait()
+        assert running.restart_service_if_exited(min_interval=3600) == ""   # its last start was moments ago
+        said = running.restart_service_if_exited(min_interval=0)
+        assert said.startswith("the grading service exited with status -9\n"), said
+        assert said.endswith("starting it again: it watches the exchange again") and running.service.poll() is None
 
         write_own_notebook(d, solutions["fixed"])   # D fixes the kernel and hands in again
         clicked, second = submit(d, running, "13_service_student_d_fixed")
