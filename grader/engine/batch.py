@@ -58,7 +58,7 @@ from nbgrader.coursedir import CourseDirectory
 from tqdm.auto import tqdm
 from traitlets.config import Config
 
-from . import course, inputs, jobs, preflight
+from . import course, grading_lock, inputs, jobs, preflight
 from .assignment import Assignment
 from .assignment import load as load_assignment
 from .nbgrader_ext.execute import TrustedExecute
@@ -638,7 +638,14 @@ class GradingRun:
 def grade_batch(assignment: str, root: str = course.ROOT, students: list[str] | None = None,
                 workers: int | None = None, scheduler: str | None = None, force: bool = False,
                 progress: bool = True, log=print) -> list[Outcome]:
-    """Grade every submission of ``assignment`` under ``submitted/`` (or just ``students``); see the module doc."""
+    """Grade every submission of ``assignment`` under ``submitted/`` (or just ``students``); see the module doc.
+    Raises :class:`grading_lock.CourseBusy` while another process grades the course (the grading service)."""
+    with grading_lock.hold(root, "a batch grading (python -m grader grade)"):
+        return _grade_batch(assignment, root, students, workers, scheduler, force, progress, log)
+
+
+def _grade_batch(assignment: str, root: str, students: list[str] | None, workers: int | None,
+                 scheduler: str | None, force: bool, progress: bool, log) -> list[Outcome]:
     started = time.monotonic()
     workers = workers or default_workers()
     run = GradingRun(root, assignment, force)

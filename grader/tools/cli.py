@@ -11,6 +11,7 @@ import sys
 
 from ..engine import course
 from ..engine.assignment import AssignmentError, load_all
+from ..engine.grading_lock import CourseBusy
 
 
 def _assignment_option(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +165,11 @@ def _run(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         service.install_signal_handlers()
-        service.run(until_idle=args.until_idle)
+        try:
+            service.run(until_idle=args.until_idle)
+        except CourseBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     elif args.command == "status":
         from ..engine.service.queue import status_report
         print(status_report(args.root or root, as_json=args.json, verbose=args.verbose))
@@ -178,8 +183,12 @@ def _run(args) -> int:
         from ..engine import batch
         for assignment in load_all(root, chosen):
             print(f"== {assignment.name}")
-            batch.grade_batch(assignment.name, root, workers=args.workers, scheduler=args.scheduler,
-                              students=args.student, force=args.force)
+            try:
+                batch.grade_batch(assignment.name, root, workers=args.workers, scheduler=args.scheduler,
+                                  students=args.student, force=args.force)
+            except CourseBusy as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
     elif args.command == "feedback":
         failed = False
         for assignment in load_all(root, chosen):

@@ -5,9 +5,10 @@ import datetime
 import os
 import time
 
+import pytest
 from nbgrader.api import Gradebook
 
-from grader.engine import course
+from grader.engine import batch, course, grading_lock
 from grader.engine.service.queue import SubmissionQueue
 from grader.engine.service.server import QUEUE_FILE, GradingService
 from grader.harness import students
@@ -184,6 +185,17 @@ def test_kill_9_and_restart_lose_nothing_and_grade_nothing_twice(make_course):
             time.sleep(0.2)
         else:
             raise AssertionError(f"the service never had a grading done and another running: {states}")
+        # meanwhile the course is the service's: a batch and a second service are refused, naming it, and the
+        # second leaves the first's running gradings alone
+        running = sorted(r.id for r in queue_rows(root)[0] if r.state == "running")
+        for start in (lambda: batch.grade_batch(ASSIGNMENT, root, progress=False, log=lambda line: None),
+                      lambda: GradingService(root, log=lambda *_: None).run(until_idle=True)):
+            with pytest.raises(grading_lock.CourseBusy,
+                               match=rf"^the grading service \(python -m grader serve\) \(pid {service.pid}, since "):
+                start()
+        after = {r.id: r for r in queue_rows(root)[0]}
+        assert [(after[i].state in ("running", "done"), after[i].attempts) for i in running] == \
+            [(True, 1)] * len(running)
     finally:
         os.killpg(service.pid, signal.SIGKILL)
         service.wait(30)

@@ -43,6 +43,7 @@ from traitlets import Bool, Instance, Unicode, default
 
 from gradekit.checking import CheckResult, inputs_salt
 
+from .. import grading_lock
 from ..assignment import Assignment
 from ..assignment import load as load_assignment
 from ..inputs import InputsSecret, submission_salt
@@ -504,7 +505,9 @@ class TrustedExecute(Execute):
         return nb, self._record
 
     def preprocess(self, nb, resources, km=None):
-        """nbgrader entry point: use the cached execution of this exact notebook, or execute it now."""
+        """nbgrader entry point: use the cached execution of this exact notebook, or execute it now. Refused
+        (:class:`grading_lock.CourseBusy`) while another process grades the course (the grading service)."""
+        grading_lock.ensure_free(self.course_root(), "nbgrader autograde")
         files = directory_files(resources.get("metadata", {}).get("path"))
         salt = self.salt_for(nb, files, resources)
         key = self.execution_key(nb, files, self.assignment(resources), salt)

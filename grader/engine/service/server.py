@@ -38,7 +38,7 @@ from nbconvert.exporters import HTMLExporter
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests
 
-from .. import course, jobs
+from .. import course, grading_lock, jobs
 from ..assignment import names as assignment_names
 from ..batch import WORKER_MARGIN_SECONDS, Executor, GradingRun, default_workers
 from ..nbgrader_ext.feedback import SubmissionNote, VisibleChecksOnly
@@ -97,19 +97,20 @@ class GradingService:
         self._stop = threading.Event()
         self.status_interval = status_interval
         self._last_status = 0.0
-        recovered = self.queue.recover()
-        if recovered:
-            self.log(f"resuming {len(recovered)} gradings a stopped service left running: "
-                     + ", ".join(f"{s.student} {s.assignment} {s.timestamp}" for s in recovered[:10]))
 
     # ------------------------------------------------------------------ loop
     def run(self, until_idle: bool = False, timeout: float | None = None) -> None:
         """Serve until :meth:`stop` (or SIGTERM/SIGINT in the main thread); ``until_idle``: until nothing
-        is queued, waiting or running."""
+        is queued, waiting or running. Holds the course's grading lock meanwhile: raises
+        :class:`grading_lock.CourseBusy` at once if another service or a batch grades the course."""
         started = time.monotonic()
         executor = Executor(self.workers, self.scheduler,
                             self._submission_timeout() + WORKER_MARGIN_SECONDS)
-        with executor:
+        with grading_lock.hold(self.root, "the grading service (python -m grader serve)"), executor:
+            recovered = self.queue.recover()   # under the lock: no other service is grading them
+            if recovered:
+                self.log(f"resuming {len(recovered)} gradings a stopped service left running: "
+                         + ", ".join(f"{s.student} {s.assignment} {s.timestamp}" for s in recovered[:10]))
             self._executor = executor
             where = f"Dask scheduler {self.scheduler}" if self.scheduler else f"{self.workers} local workers"
             self.log(f"grading service for {self.config.CourseDirectory.course_id}: watching {self.inbound_dir}, "

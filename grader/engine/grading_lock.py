@@ -1,0 +1,90 @@
+"""One grader at a time per course: the grading service, a batch (``make grade``) and nbgrader's autograde.
+
+Each of them collects into, and writes, the course's ``autograded/`` folders and the gradebook's scores. Two
+at once would grade the same student's folder twice over (nbgrader's autograde removes the folder it is about
+to write), and a batch would replace the score the service keeps as the counting one. So whichever starts
+first holds the course's grading lock and the others refuse, naming who holds it:
+
+* the grading service holds it for as long as it runs, a batch while it grades;
+* nbgrader's autograde from formgrader or the command line checks it (``TrustedExecute`` does, before it
+  grades a notebook) and refuses while another process holds it; inside the service or a batch, which
+  autograde through nbgrader's API in their own process, it is theirs.
+
+The lock is an ``flock`` on ``<course>/.grading/grading.lock``, whose text says who holds it. The operating
+system releases it when its process ends, however it ends (``kill -9`` included), so a grader that crashed
+never leaves a stale lock behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+
+LOCK_FILE = os.path.join(".grading", "grading.lock")   # under the course root
+
+_held: dict[str, int] = {}   # lock path -> how many holds of this process are open on it
+
+
+class CourseBusy(RuntimeError):
+    """Another process grades this course."""
+
+
+def lock_path(root: str) -> str:
+    return os.path.realpath(os.path.join(root, LOCK_FILE))
+
+
+def _open(path: str) -> int:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise CourseBusy(f"cannot open the course's grading lock {path}: {exc}") from exc
+
+
+def _holder(fd: int) -> str:
+    try:
+        about = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"{about['what']} (pid {about['pid']}, since {about['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+@contextlib.contextmanager
+def hold(root: str, what: str) -> Iterator[None]:
+    """Hold the grading lock of the course at ``root`` while the block runs, as ``what`` (e.g. "the grading
+    service"); raise :class:`CourseBusy` at once if another process holds it. Holds nest within a process."""
+    path = lock_path(root)
+    if path in _held:
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
+    fd = _open(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise CourseBusy(f"{holder} is grading the course in {os.path.dirname(os.path.dirname(path))}; "
+                         f"{what} would write the same autograded/ folders and gradebook scores. "
+                         "Stop it first, or leave the grading to it.") from None
+    since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"what": what, "pid": os.getpid(), "since": since}).encode(), 0)
+    _held[path] = 1
+    try:
+        yield
+    finally:
+        del _held[path]
+        os.close(fd)   # releases the flock
+
+
+def ensure_free(root: str, what: str) -> None:
+    """Raise :class:`CourseBusy` if a process other than this one holds the course's grading lock."""
+    with hold(root, what):
+        pass

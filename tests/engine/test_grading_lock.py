@@ -1,0 +1,87 @@
+"""grading_lock: one grader per course, released however its holder ends; nbgrader's autograde checks it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from traitlets.config import Config
+
+from grader.engine import batch, grading_lock
+from grader.engine.nbgrader_ext.execute import TrustedExecute
+
+HOLDER = """\
+import sys, time
+from grader.engine import grading_lock
+with grading_lock.hold(sys.argv[1], "the grading service (test)"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture()
+def other_process_holds(tmp_path):
+    """A separate process holding the lock of the course at tmp_path until the test kills it."""
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "held\n"
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_second_holder_is_refused_with_who_holds_it(tmp_path, other_process_holds):
+    with pytest.raises(grading_lock.CourseBusy) as refused:
+        with grading_lock.hold(str(tmp_path), "a batch grading"):
+            pass
+    message = str(refused.value)
+    assert message.startswith(f"the grading service (test) (pid {other_process_holds.pid}, since 20")
+    assert f"is grading the course in {os.path.realpath(tmp_path)}; a batch grading would write" in message
+    about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
+    assert (about["what"], about["pid"]) == ("the grading service (test)", other_process_holds.pid)
+
+
+def test_kill_9_releases_the_lock(tmp_path, other_process_holds):
+    other_process_holds.send_signal(signal.SIGKILL)
+    other_process_holds.wait()
+    with grading_lock.hold(str(tmp_path), "a batch grading"):
+        about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
+        assert (about["what"], about["pid"]) == ("a batch grading", os.getpid())
+
+
+def test_holds_nest_within_a_process_and_free_the_lock_at_the_outermost(tmp_path):
+    root = str(tmp_path)
+    with grading_lock.hold(root, "the grading service"):
+        grading_lock.ensure_free(root, "nbgrader autograde")   # the service's own autograde
+        with grading_lock.hold(root, "a batch grading"):
+            pass
+        probe = subprocess.run([sys.executable, "-c", "import sys; from grader.engine import grading_lock\n"
+                                "grading_lock.ensure_free(sys.argv[1], 'x')", root], capture_output=True, text=True)
+        assert probe.returncode == 1 and "CourseBusy: the grading service (pid" in probe.stderr
+    probe = subprocess.run([sys.executable, "-c", "import sys; from grader.engine import grading_lock\n"
+                            "grading_lock.ensure_free(sys.argv[1], 'x')", root], capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+
+
+def test_a_batch_is_refused_before_it_touches_the_course(tmp_path, other_process_holds):
+    with pytest.raises(grading_lock.CourseBusy, match=r"a batch grading \(python -m grader grade\) would write"):
+        batch.grade_batch("09_spatial", str(tmp_path), progress=False, log=lambda line: None)
+    assert sorted(os.listdir(tmp_path)) == [".grading"]
+
+
+def test_nbgrader_autograde_refuses_a_notebook_while_another_process_grades(tmp_path, other_process_holds):
+    config = Config()
+    config.CourseDirectory.root = str(tmp_path)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(grading_lock.CourseBusy, match=r"nbgrader autograde would write"):
+        TrustedExecute(config=config).preprocess(nb, {"nbgrader": {"student": "s", "assignment": "a"}})
+    assert nb.cells[0].outputs == []
+
+
+def test_an_unwritable_course_is_named(tmp_path):
+    (tmp_path / ".grading").write_text("a file where the folder belongs")
+    with pytest.raises(grading_lock.CourseBusy, match=r"cannot open the course's grading lock .*grading.lock"):
+        grading_lock.ensure_free(str(tmp_path), "nbgrader autograde")
