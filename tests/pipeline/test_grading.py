@@ -249,3 +249,21 @@ def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course_copy):
     assert result.returncode == 0, result.stderr[-2000:]
     with open(os.path.join(root, "cli.csv")) as fh:
         assert "frank_avgpool_div4" in fh.read()
+
+    # while another process grades the course (the grading service), nbgrader's autograde refuses, saying who
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from grader.engine import grading_lock\n"
+                               "with grading_lock.hold(sys.argv[1], 'the grading service (python -m grader serve)'):\n"
+                               "    print('held', flush=True); time.sleep(300)", root],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        result = subprocess.run(["nbgrader", "autograde", ASSIGNMENT, "--student", "frank_avgpool_div4", "--force"],
+                                cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode != 0
+    assert (f"CourseBusy: the grading service (python -m grader serve) (pid {holder.pid}, since "
+            in result.stderr), result.stderr[-2000:]
+    assert "nbgrader autograde would write the same autograded/ folders and gradebook scores" in result.stderr
+    assert auto_scores(root, "frank_avgpool_div4")["test_conv2d_forward"] == 6.0   # the gradebook keeps its score
