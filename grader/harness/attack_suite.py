@@ -54,7 +54,7 @@ from . import samples as sample_cells
 from .mutation import catalog, source_notebook
 from .scratch import scratch_course
 
-LIMITS = {"cell_timeout": 6, "check_timeout": 5, "submission_timeout": 120}
+LIMITS = {"cell_timeout": 12, "check_timeout": 5, "submission_timeout": 120}
 # incidents of submissions that run until a limit stops them
 RUNAWAY_REASONS = {"timeout", "check_timeout", "unresponsive", "out_of_memory", "process_limit"}
 PROBE = re.compile(r"^(SECRETS|NETWORK|LEAVE|LOOK)-PROBE (\{.*\})$", re.M)

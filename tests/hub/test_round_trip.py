@@ -51,7 +51,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from nbgrader.utils import notebook_hash
+from nbgrader.utils import notebook_hash, parse_utc
 from playwright.sync_api import sync_playwright
 
 from grader.engine.assignment import load
@@ -315,10 +315,14 @@ def test_release_fetch_submit_collect_grade_feedback(site, running, solutions, b
         person.log_in()
     fetch_and_hand_in(a, running, solutions["correct"], "02_student_a", validate=True)
     fetch_and_hand_in(b, running, solutions["buggy"], "03_student_b")
-    # the deadline passes: C hands in after it
-    due = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    # the deadline passes: the first whole second after A's and B's submissions; C hands in after it
+    handed_in = []
+    for folder in inbound_of(running, a.name) + inbound_of(running, b.name):
+        with open(os.path.join(folder, "timestamp.txt"), encoding="utf-8") as fh:
+            handed_in.append(parse_utc(fh.read().strip()).replace(tzinfo=datetime.timezone.utc))
+    due = max(handed_in).replace(microsecond=0) + datetime.timedelta(seconds=1)
     running.set_due_date(ASSIGNMENT, due.strftime("%Y-%m-%d %H:%M:%S UTC"))
-    time.sleep(1.0)
+    time.sleep(max(0.0, (due - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) + 0.1)
     fetch_and_hand_in(c, running, solutions["correct"], "04_student_c_late")
     timings["students"] = time.monotonic() - start
 

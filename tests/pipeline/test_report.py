@@ -68,7 +68,8 @@ def test_gather_summarises_the_demo_class(demo_course):
                                                             ("trudy_fakes_the_agent", "graded_with_incidents")]
     assert data.not_graded == []
     assert len(data.slowest) == report.SLOWEST == 10 < len(students)
-    assert "oscar_endless_loop" == data.slowest[0].student             # its endless cell ran to the limit
+    oscar = next(o for o in data.slowest if o.student == "oscar_endless_loop")
+    assert oscar.seconds >= 20                                          # its endless cell ran to the 20 s limit
     assert "pat_truncated_file" not in {o.student for o in data.slowest}  # never executed: 0 s
     assert [o.seconds for o in data.slowest] == sorted((o.seconds for o in data.slowest), reverse=True)
     assert data.manual_cells == {"answer_sharing": 4.0, "answer_im2col": 4.0}

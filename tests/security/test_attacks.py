@@ -191,7 +191,7 @@ def test_incidents_are_recorded_with_the_cell_they_hit(suite):
     record = record_of(suite, "attack_exit_in_forward")
     assert record["status"] == "graded_with_incidents"
     assert [(i["kind"], i["cell"]) for i in record["incidents"]][0] == ("crashed", "test_conv2d_forward")
-    assert record["sandbox"].startswith("bwrap: cell 6s, submission 120s")
+    assert record["sandbox"].startswith("bwrap: cell 12s, submission 120s")
     assert record["sandbox"].endswith(", rootless (user namespace)")   # graded by an ordinary user
     assert "disk unbounded" not in record["sandbox"]
 

@@ -146,6 +146,7 @@ def test_a_cell_that_ignores_the_interrupt_among_its_own_processes_is_a_process_
     ])
     config = Config()
     config.SandboxPolicy.cell_timeout = 3
+    config.TrustedExecute.interrupt_grace = 2   # the kernel ignores the interrupt: unresponsive after 2 s
     files = batch.kernel_files(RELEASE, RELEASE, [])
     executed, record = TrustedExecute(config=config).run_notebook(
         nb, files, {"nbgrader": {"student": "crowd", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
@@ -156,17 +157,37 @@ def test_a_cell_that_ignores_the_interrupt_among_its_own_processes_is_a_process_
     assert executed.cells[2].outputs[0].text == "2\n"   # the earlier cell was replayed in the new kernel
 
 
+def test_a_cell_slow_to_stop_after_the_interrupt_is_a_timeout_and_the_kernel_goes_on():
+    # the interrupted cell takes 6 s to stop, as a busy machine can make it: within the grace, not unresponsive
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
+                                  "    time.sleep(6)\n    raise"),
+        nbformat.v4.new_code_cell("print(x + 1)"),
+    ])
+    config = Config()
+    config.SandboxPolicy.cell_timeout = 2
+    files = batch.kernel_files(RELEASE, RELEASE, [])
+    executed, record = TrustedExecute(config=config).run_notebook(
+        nb, files, {"nbgrader": {"student": "slow_stop", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+    assert [(i.kind, i.cell, i.detail) for i in record.incidents] == [("timeout", "cell 1", "interrupted after 2 s")]
+    assert record.kernel_starts == 1
+    assert [o.get("ename") for o in executed.cells[1].outputs if o.output_type == "error"] == [
+        "KeyboardInterrupt", "CellTimeoutError"]
+    assert executed.cells[2].outputs[0].text == "2\n"
+
 def test_descendants_are_the_whole_process_tree_below_a_pid():
     # sh -> (sleep, sh -> sleep): three processes below the outer shell, one below the inner
     outer = subprocess.Popen(["sh", "-c", "sleep 30 & sh -c 'sleep 30 & wait' & wait"])
     below: set[int] = set()
     try:
-        for _ in range(200):   # until the shells have started all three
+        comm: dict[int, str] = {}
+        for _ in range(200):   # until the shells have started all three (a forked child is "sh" until its exec)
             below = sandbox.descendants(outer.pid)
-            if len(below) == 3:
+            comm = {pid: open(f"/proc/{pid}/comm", encoding="ascii").read().strip() for pid in below}
+            if sorted(comm.values()) == ["sh", "sleep", "sleep"]:
                 break
             time.sleep(0.05)
-        comm = {pid: open(f"/proc/{pid}/comm", encoding="ascii").read().strip() for pid in below}
         assert sorted(comm.values()) == ["sh", "sleep", "sleep"]
         inner = next(pid for pid, name in comm.items() if name == "sh")
         assert len(sandbox.descendants(inner)) == 1

@@ -39,7 +39,7 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Instance, Unicode, default
+from traitlets import Bool, Instance, Integer, Unicode, default
 
 from gradekit.checking import CheckResult, inputs_salt
 
@@ -160,6 +160,10 @@ class TrustedExecute(Execute):
                                      "a failing visible check counts against the cell); False: all or nothing "
                                      "per cell").tag(config=True)
 
+    interrupt_grace = Integer(15, help="Seconds a cell has, after the interrupt at its time limit, to stop and let "
+                                       "the kernel go idle; a kernel that has not by then counts as unresponsive "
+                                       "and is restarted").tag(config=True)
+
     @default("policy")
     def _policy_default(self):
         return SandboxPolicy(parent=self)
@@ -176,6 +180,14 @@ class TrustedExecute(Execute):
                     asyncio.ensure_future(self.km.interrupt_kernel())
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        """nbclient's hook at a cell's time limit: nbgrader's Execute interrupts the kernel; then the cell's
+        last output and the kernel's idle have ``interrupt_grace`` seconds to arrive (nbclient's iopub_timeout
+        would otherwise count a kernel slowed by a busy machine as one that ignored the interrupt)."""
+        reply = await super()._async_handle_timeout(timeout, cell)
+        self.iopub_timeout = self.interrupt_grace
+        return reply
 
     # ------------------------------------------------------------- kernel control
     def _start_kernel(self) -> None:
@@ -231,12 +243,13 @@ class TrustedExecute(Execute):
         self.timeout = max(1, int(min(limit, self._remaining())))
         self._last_limit = self.timeout
         self._last_limit_was_deadline = self._remaining() < limit
-        original = self.nb.cells[index]
+        original, iopub_timeout = self.nb.cells[index], self.iopub_timeout
         try:
             return self._execute_and_probe(cell, index, store_history)
         finally:
             # nbclient stores every cell it runs at its index: this one, then the probe
             self.nb.cells[index] = original
+            self.iopub_timeout = iopub_timeout   # as it was before an interrupt's grace
 
     def _execute_and_probe(self, cell, index: int, store_history: bool) -> str:
         try:
