@@ -67,7 +67,8 @@ test-suite: setup
 	$(PY) -m grader coverage
 	$(PY) -m tests.lanes -q -m "not long" --durations=20
 
-## test-long   the long runs outside `make test`: the full training run and its accuracy bar
+## test-long   the long runs outside `make test`: the full training run and its accuracy bar, the whole kill
+##             matrix under a salt, the service load bench at small size
 test-long: setup
 	$(PY) -m pytest -q -m long
 

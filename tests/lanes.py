@@ -2,9 +2,9 @@
 
 The *servers* lane holds the tests that mostly wait on servers and browsers (the hub, JupyterLab, the
 grading service), on time limits (the attack suite's runaway submissions, the sandbox's limits) or on a
-rate-limit window (the service bench); the *grading* lane holds everything else, which keeps the cores
-busy grading. Run one after the other, the
-servers lane leaves a core idle for minutes; side by side, the grading lane uses it.
+rate-limit window (the service bench, a ``long`` test); the *grading* lane holds everything else, which keeps
+the cores busy grading. Run one after the other, the servers lane leaves a core idle for minutes; side by
+side, the grading lane uses it.
 Numpy's BLAS and torch run on one thread in both lanes: the lanes and the process pools inside them
 already keep both cores busy, and BLAS threads on top only contend with them (OpenBLAS's idle threads
 spin).

@@ -640,6 +640,7 @@ def grade_batch(assignment: str, root: str = course.ROOT, students: list[str] | 
                 progress: bool = True, log=print) -> list[Outcome]:
     """Grade every submission of ``assignment`` under ``submitted/`` (or just ``students``); see the module doc.
     Raises :class:`grading_lock.CourseBusy` while another process grades the course (the grading service)."""
+    check_gradebook_url(course.load_config(root).CourseDirectory.db_url)   # a bad URL leaves the course untouched
     with grading_lock.hold(root, "a batch grading (python -m grader grade)"):
         return _grade_batch(assignment, root, students, workers, scheduler, force, progress, log)
 

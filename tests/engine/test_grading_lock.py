@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import nbformat
 import pytest
 from traitlets.config import Config
 
-from grader.engine import batch, grading_lock
+from grader.engine import batch, course, grading_lock
 from grader.engine.nbgrader_ext.execute import TrustedExecute
 
 HOLDER = """\
@@ -67,9 +68,10 @@ def test_holds_nest_within_a_process_and_free_the_lock_at_the_outermost(tmp_path
 
 
 def test_a_batch_is_refused_before_it_touches_the_course(tmp_path, other_process_holds):
+    shutil.copy(os.path.join(course.ROOT, "nbgrader_config.py"), tmp_path)
     with pytest.raises(grading_lock.CourseBusy, match=r"a batch grading \(python -m grader grade\) would write"):
         batch.grade_batch("09_spatial", str(tmp_path), progress=False, log=lambda line: None)
-    assert sorted(os.listdir(tmp_path)) == [".grading"]
+    assert sorted(os.listdir(tmp_path)) == [".grading", "nbgrader_config.py"]   # no gradebook, nothing staged
 
 
 def test_nbgrader_autograde_refuses_a_notebook_while_another_process_grades(tmp_path, other_process_holds):

@@ -11,7 +11,9 @@ from grader.harness import bench_service as bench
 
 from ..conftest import SPATIAL
 
-pytestmark = pytest.mark.slow
+# long: its rate window is waited out in real time; the service's own tests (tests/service) prove the same rules
+# with an injected clock
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 # the quickest notebooks: a correct im2col solution and an im2col one that loses test_conv_output_size
 MIX = [bench_grading.Kind("correct", "im2col"), bench_grading.Kind("buggy", "outsize_true_division")]
