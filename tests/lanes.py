@@ -1,7 +1,7 @@
 """``make test``'s pytest run: two lanes of the suite side by side, each in a pytest process of its own.
 
 The *servers* lane holds the tests that mostly wait on servers and browsers (the hub, JupyterLab, the
-grading service), on time limits (the attack suite's runaway submissions, the sandbox's limits) or on a
+grading service, PostgreSQL), on time limits (the attack suite's runaway submissions, the sandbox's limits) or on a
 rate-limit window (the service bench, a ``long`` test); the *grading* lane holds everything else, which keeps
 the cores busy grading. Run one after the other, the servers lane leaves a core idle for minutes; side by
 side, the grading lane uses it.
@@ -27,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SERVER_LANE = ["tests/hub", "tests/browser", "tests/service", "tests/security/test_attacks.py",
-               "tests/security/test_sandbox.py", "tests/scale/test_bench_service.py"]
+               "tests/security/test_sandbox.py", "tests/scale/test_postgres.py", "tests/scale/test_bench_service.py"]
 
 
 def lane_commands(options: list[str], basetemp: str) -> dict[str, list[str]]:

@@ -134,22 +134,24 @@ def test_the_notebook_time_limit_stops_grading_and_is_recorded():
     assert "not run: the notebook reached its time limit" in last[0].text
 
 
+def grade_between(source: str, student: str, config: Config):
+    """``x = 1``, the cell ``source``, then ``print(x + 1)``: graded in the sandbox under ``config``."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(source),
+                                         nbformat.v4.new_code_cell("print(x + 1)")])
+    files = batch.kernel_files(RELEASE, RELEASE, [])
+    return TrustedExecute(config=config).run_notebook(
+        nb, files, {"nbgrader": {"student": student, "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+
 
 def test_a_cell_that_ignores_the_interrupt_among_its_own_processes_is_a_process_limit_and_a_timeout():
     # the cell ignores the interrupt and leaves 40 processes behind: the kernel is restarted without it, and the
     # record names the same two incidents whether or not the kernel went idle after the interrupt
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 1"),
-        nbformat.v4.new_code_cell("import signal, subprocess, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                                  "kids = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\ntime.sleep(60)"),
-        nbformat.v4.new_code_cell("print(x + 1)"),
-    ])
     config = Config()
     config.SandboxPolicy.cell_timeout = 3
     config.TrustedExecute.interrupt_grace = 2   # the kernel ignores the interrupt: unresponsive after 2 s
-    files = batch.kernel_files(RELEASE, RELEASE, [])
-    executed, record = TrustedExecute(config=config).run_notebook(
-        nb, files, {"nbgrader": {"student": "crowd", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+    executed, record = grade_between(
+        "import signal, subprocess, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "kids = [subprocess.Popen(['sleep', '60']) for _ in range(40)]\ntime.sleep(60)", "crowd", config)
     assert [(i.kind, i.cell) for i in record.incidents] == [("process_limit", "cell 1"), ("timeout", "cell 1")]
     assert record.incidents[0].detail == "41 processes in the sandbox"
     assert record.kernel_starts == 2
@@ -159,22 +161,17 @@ def test_a_cell_that_ignores_the_interrupt_among_its_own_processes_is_a_process_
 
 def test_a_cell_slow_to_stop_after_the_interrupt_is_a_timeout_and_the_kernel_goes_on():
     # the interrupted cell takes 6 s to stop, as a busy machine can make it: within the grace, not unresponsive
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 1"),
-        nbformat.v4.new_code_cell("import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
-                                  "    time.sleep(6)\n    raise"),
-        nbformat.v4.new_code_cell("print(x + 1)"),
-    ])
     config = Config()
     config.SandboxPolicy.cell_timeout = 2
-    files = batch.kernel_files(RELEASE, RELEASE, [])
-    executed, record = TrustedExecute(config=config).run_notebook(
-        nb, files, {"nbgrader": {"student": "slow_stop", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+    executed, record = grade_between(
+        "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    time.sleep(6)\n    raise",
+        "slow_stop", config)
     assert [(i.kind, i.cell, i.detail) for i in record.incidents] == [("timeout", "cell 1", "interrupted after 2 s")]
     assert record.kernel_starts == 1
     assert [o.get("ename") for o in executed.cells[1].outputs if o.output_type == "error"] == [
         "KeyboardInterrupt", "CellTimeoutError"]
     assert executed.cells[2].outputs[0].text == "2\n"
+
 
 def test_descendants_are_the_whole_process_tree_below_a_pid():
     # sh -> (sleep, sh -> sleep): three processes below the outer shell, one below the inner
