@@ -27,6 +27,7 @@ from nbgrader.preprocessors import (
 from grader.engine.nbgrader_ext.cellmeta import CheckCellMetadataCached
 from grader.engine.nbgrader_ext.execute import TrustedExecute
 from grader.engine.nbgrader_ext.feedback import FeedbackHTMLExporter, SubmissionNote
+from grader.engine.nbgrader_ext.guard import GradingLockedExporter
 from grader.engine.nbgrader_ext.metadata import DropNotebookMetadata
 from grader.engine.nbgrader_ext.sanitize import ForgetUnknownCells
 from grader.engine.nbgrader_ext.stubs import NameStubs
@@ -65,6 +66,9 @@ c.Autograde.autograde_preprocessors = [
     TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadataCached,
 ]
+# nbgrader's autograde refuses, before it touches a submission, while the grading service or a batch grades
+# the course in another process (grader/engine/grading_lock.py)
+c.Autograde.exporter_class = GradingLockedExporter
 
 # Executions are cached by content: re-grading an unchanged submission costs nothing, and
 # `python -m grader grade` fills the cache in parallel before nbgrader records the grades.

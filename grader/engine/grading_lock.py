@@ -6,13 +6,13 @@ to write), and a batch would replace the score the service keeps as the counting
 first holds the course's grading lock and the others refuse, naming who holds it:
 
 * the grading service holds it for as long as it runs, a batch while it grades;
-* nbgrader's autograde from formgrader or the command line checks it (``TrustedExecute`` does, before it
-  grades a notebook) and refuses while another process holds it; inside the service or a batch, which
-  autograde through nbgrader's API in their own process, it is theirs.
+* nbgrader's autograde from formgrader or the command line checks it before it touches a submission
+  (:mod:`grader.engine.nbgrader_ext.guard`) and refuses while another process holds it; inside the service
+  or a batch, which autograde through nbgrader's API in their own process, it is theirs.
 
 The lock is an ``flock`` on ``<course>/.grading/grading.lock``, whose text says who holds it. The operating
-system releases it when its process ends, however it ends (``kill -9`` included), so a grader that crashed
-never leaves a stale lock behind.
+system releases it when its process ends, however it ends (``kill -9`` included), and the worker processes
+it forked with it (which end with it), so a grader that crashed never leaves a stale lock behind.
 """
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ import datetime
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 
 LOCK_FILE = os.path.join(".grading", "grading.lock")   # under the course root
 
+ORPHAN_GRACE_SECONDS = 15.0   # how long a holder's processes may keep the lock after the holder has ended
 _held: dict[str, int] = {}   # lock path -> how many holds of this process are open on it
 
 
@@ -44,18 +46,41 @@ def _open(path: str) -> int:
         raise CourseBusy(f"cannot open the course's grading lock {path}: {exc}") from exc
 
 
-def _holder(fd: int) -> str:
+def _holder(fd: int) -> tuple[str, int | None]:
+    """Who holds the lock, as its text says, and the pid that took it (None if unreadable)."""
     try:
         about = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return f"{about['what']} (pid {about['pid']}, since {about['since']})"
+        return f"{about['what']} (pid {about['pid']}, since {about['since']})", int(about["pid"])
     except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+        return "another process", None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's live process
+        return True
+    return True
+
+
+def _lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
 def hold(root: str, what: str) -> Iterator[None]:
     """Hold the grading lock of the course at ``root`` while the block runs, as ``what`` (e.g. "the grading
-    service"); raise :class:`CourseBusy` at once if another process holds it. Holds nest within a process."""
+    service"); raise :class:`CourseBusy` at once if another live process holds it. A holder that has ended
+    leaves the lock to the workers it forked until they end too (at most ``ORPHAN_GRACE_SECONDS``, waited
+    here). Holds nest within a process."""
     path = lock_path(root)
     if path in _held:
         _held[path] += 1
@@ -65,14 +90,19 @@ def hold(root: str, what: str) -> Iterator[None]:
             _held[path] -= 1
         return
     fd = _open(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _holder(fd)
-        os.close(fd)
-        raise CourseBusy(f"{holder} is grading the course in {os.path.dirname(os.path.dirname(path))}; "
-                         f"{what} would write the same autograded/ folders and gradebook scores. "
-                         "Stop it first, or leave the grading to it.") from None
+    if not _lock(fd):
+        holder, pid = _holder(fd)
+        # a holder that has ended, killed with its workers, leaves the lock to them until they have ended too
+        deadline = time.monotonic() + ORPHAN_GRACE_SECONDS
+        while not _alive(pid) and time.monotonic() < deadline:
+            if _lock(fd):
+                break
+            time.sleep(0.1)
+        else:
+            os.close(fd)
+            raise CourseBusy(f"{holder} is grading the course in {os.path.dirname(os.path.dirname(path))}; "
+                             f"{what} would write the same autograded/ folders and gradebook scores. "
+                             "Stop it first, or leave the grading to it.")
     since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps({"what": what, "pid": os.getpid(), "since": since}).encode(), 0)

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 
-import nbformat
 import pytest
-from traitlets.config import Config
+from nbgrader.converters import Autograde
+from nbgrader.coursedir import CourseDirectory
 
 from grader.engine import batch, course, grading_lock
-from grader.engine.nbgrader_ext.execute import TrustedExecute
+from grader.engine.nbgrader_ext.guard import GradingLockedExporter
 
 HOLDER = """\
 import sys, time
@@ -53,6 +53,26 @@ def test_kill_9_releases_the_lock(tmp_path, other_process_holds):
         assert (about["what"], about["pid"]) == ("a batch grading", os.getpid())
 
 
+def test_a_killed_holder_leaves_the_lock_to_its_last_worker_then_it_is_free(tmp_path):
+    # the holder forks a worker that outlives it by 2 s (it inherited the lock): a new holder waits for it
+    holder = subprocess.Popen([sys.executable, "-c", """\
+import os, sys, time
+from grader.engine import grading_lock
+with grading_lock.hold(sys.argv[1], "the grading service (test)"):
+    if os.fork() == 0:
+        time.sleep(2)
+        os._exit(0)
+    print("held", flush=True)
+    time.sleep(120)
+""", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    holder.kill()
+    holder.wait()
+    with grading_lock.hold(str(tmp_path), "the grading service, restarted"):
+        about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
+        assert (about["what"], about["pid"]) == ("the grading service, restarted", os.getpid())
+
+
 def test_holds_nest_within_a_process_and_free_the_lock_at_the_outermost(tmp_path):
     root = str(tmp_path)
     with grading_lock.hold(root, "the grading service"):
@@ -74,13 +94,19 @@ def test_a_batch_is_refused_before_it_touches_the_course(tmp_path, other_process
     assert sorted(os.listdir(tmp_path)) == [".grading", "nbgrader_config.py"]   # no gradebook, nothing staged
 
 
-def test_nbgrader_autograde_refuses_a_notebook_while_another_process_grades(tmp_path, other_process_holds):
-    config = Config()
+def test_nbgrader_autograde_refuses_before_its_first_step_while_another_process_grades(tmp_path,
+                                                                                       other_process_holds):
+    shutil.copy(os.path.join(course.ROOT, "nbgrader_config.py"), tmp_path)
+    config = course.load_config(str(tmp_path))
     config.CourseDirectory.root = str(tmp_path)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    coursedir = CourseDirectory(config=config)
+    converter = Autograde(coursedir=coursedir, config=config)
+    assert converter.exporter_class is GradingLockedExporter   # as the course configures it
     with pytest.raises(grading_lock.CourseBusy, match=r"nbgrader autograde would write"):
-        TrustedExecute(config=config).preprocess(nb, {"nbgrader": {"student": "s", "assignment": "a"}})
-    assert nb.cells[0].outputs == []
+        converter.exporter_class(parent=converter, config=config)
+    other_process_holds.kill()
+    other_process_holds.wait()
+    assert isinstance(converter.exporter_class(parent=converter, config=config), GradingLockedExporter)
 
 
 def test_an_unwritable_course_is_named(tmp_path):

@@ -250,7 +250,11 @@ def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course_copy):
     with open(os.path.join(root, "cli.csv")) as fh:
         assert "frank_avgpool_div4" in fh.read()
 
-    # while another process grades the course (the grading service), nbgrader's autograde refuses, saying who
+    # while another process grades the course (the grading service), nbgrader's autograde refuses, saying who,
+    # before it touches the submission
+    graded = os.path.join(root, "autograded", "frank_avgpool_div4", ASSIGNMENT, f"{ASSIGNMENT}.ipynb")
+    with open(graded, "rb") as fh:
+        graded_before = fh.read()
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from grader.engine import grading_lock\n"
                                "with grading_lock.hold(sys.argv[1], 'the grading service (python -m grader serve)'):\n"
                                "    print('held', flush=True); time.sleep(300)", root],
@@ -267,3 +271,5 @@ def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course_copy):
             in result.stderr), result.stderr[-2000:]
     assert "nbgrader autograde would write the same autograded/ folders and gradebook scores" in result.stderr
     assert auto_scores(root, "frank_avgpool_div4")["test_conv2d_forward"] == 6.0   # the gradebook keeps its score
+    with open(graded, "rb") as fh:
+        assert fh.read() == graded_before                                         # and autograded/ its notebook

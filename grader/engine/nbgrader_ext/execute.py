@@ -43,7 +43,6 @@ from traitlets import Bool, Instance, Integer, Unicode, default
 
 from gradekit.checking import CheckResult, inputs_salt
 
-from .. import grading_lock
 from ..assignment import Assignment
 from ..assignment import load as load_assignment
 from ..inputs import InputsSecret, submission_salt
@@ -518,9 +517,7 @@ class TrustedExecute(Execute):
         return nb, self._record
 
     def preprocess(self, nb, resources, km=None):
-        """nbgrader entry point: use the cached execution of this exact notebook, or execute it now. Refused
-        (:class:`grading_lock.CourseBusy`) while another process grades the course (the grading service)."""
-        grading_lock.ensure_free(self.course_root(), "nbgrader autograde")
+        """nbgrader entry point: use the cached execution of this exact notebook, or execute it now."""
         files = directory_files(resources.get("metadata", {}).get("path"))
         salt = self.salt_for(nb, files, resources)
         key = self.execution_key(nb, files, self.assignment(resources), salt)
