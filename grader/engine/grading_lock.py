@@ -75,12 +75,35 @@ def _lock(fd: int) -> bool:
     return True
 
 
+def _acquire(root: str, what: str, grace: float) -> int:
+    """An open, locked descriptor of the course's lock file, with ``what`` written in it; or CourseBusy."""
+    path = lock_path(root)
+    fd = _open(path)
+    try:
+        deadline = time.monotonic() + grace
+        while not _lock(fd):
+            holder, pid = _holder(fd)   # read again each time: the holder may change while this waits
+            if _alive(pid) or time.monotonic() >= deadline:
+                ended = "" if _alive(pid) else ", which has ended, or the workers it started,"
+                raise CourseBusy(f"{holder}{ended} is grading the course in {os.path.realpath(root)} "
+                                 f"({path} is locked); {what} would write the same autograded/ folders and "
+                                 "gradebook scores. Stop it first, or leave the grading to it.")
+            time.sleep(0.1)   # a holder that has ended leaves the lock to the workers it forked until they end
+        since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"what": what, "pid": os.getpid(), "since": since}).encode(), 0)
+    except BaseException:
+        os.close(fd)   # releases the flock if it was taken
+        raise
+    return fd
+
+
 @contextlib.contextmanager
-def hold(root: str, what: str) -> Iterator[None]:
+def hold(root: str, what: str, grace: float = ORPHAN_GRACE_SECONDS) -> Iterator[None]:
     """Hold the grading lock of the course at ``root`` while the block runs, as ``what`` (e.g. "the grading
     service"); raise :class:`CourseBusy` at once if another live process holds it. A holder that has ended
-    leaves the lock to the workers it forked until they end too (at most ``ORPHAN_GRACE_SECONDS``, waited
-    here). Holds nest within a process."""
+    leaves the lock to the workers it forked until they end too (waited here for at most ``grace``
+    seconds). Holds nest within a process."""
     path = lock_path(root)
     if path in _held:
         _held[path] += 1
@@ -89,23 +112,7 @@ def hold(root: str, what: str) -> Iterator[None]:
         finally:
             _held[path] -= 1
         return
-    fd = _open(path)
-    if not _lock(fd):
-        holder, pid = _holder(fd)
-        # a holder that has ended, killed with its workers, leaves the lock to them until they have ended too
-        deadline = time.monotonic() + ORPHAN_GRACE_SECONDS
-        while not _alive(pid) and time.monotonic() < deadline:
-            if _lock(fd):
-                break
-            time.sleep(0.1)
-        else:
-            os.close(fd)
-            raise CourseBusy(f"{holder} is grading the course in {os.path.dirname(os.path.dirname(path))}; "
-                             f"{what} would write the same autograded/ folders and gradebook scores. "
-                             "Stop it first, or leave the grading to it.")
-    since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps({"what": what, "pid": os.getpid(), "since": since}).encode(), 0)
+    fd = _acquire(root, what, grace)
     _held[path] = 1
     try:
         yield
@@ -114,7 +121,7 @@ def hold(root: str, what: str) -> Iterator[None]:
         os.close(fd)   # releases the flock
 
 
-def ensure_free(root: str, what: str) -> None:
+def ensure_free(root: str, what: str, grace: float = ORPHAN_GRACE_SECONDS) -> None:
     """Raise :class:`CourseBusy` if a process other than this one holds the course's grading lock."""
-    with hold(root, what):
+    with hold(root, what, grace):
         pass

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from ..engine import course
+from ..engine import course, grading_lock
 from ..engine.assignment import AssignmentError, load_all
 from ..engine.grading_lock import CourseBusy
 
@@ -181,14 +181,15 @@ def _run(args) -> int:
             print(course.release(assignment.name, root))
     elif args.command == "grade":
         from ..engine import batch
-        for assignment in load_all(root, chosen):
-            print(f"== {assignment.name}")
-            try:
-                batch.grade_batch(assignment.name, root, workers=args.workers, scheduler=args.scheduler,
-                                  students=args.student, force=args.force)
-            except CourseBusy as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
+        try:
+            with grading_lock.hold(root, "a batch grading (python -m grader grade)"):   # every assignment in one hold
+                for assignment in load_all(root, chosen):
+                    print(f"== {assignment.name}")
+                    batch.grade_batch(assignment.name, root, workers=args.workers, scheduler=args.scheduler,
+                                      students=args.student, force=args.force)
+        except CourseBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     elif args.command == "feedback":
         failed = False
         for assignment in load_all(root, chosen):
@@ -237,7 +238,11 @@ def _run(args) -> int:
         print(build_index(reports, out))
     elif args.command == "demo":
         from .demo import run_demo
-        run_demo(root, workers=args.workers, only=chosen)
+        try:
+            run_demo(root, workers=args.workers, only=chosen)
+        except CourseBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     elif args.command == "lab":
         from . import lab
         return lab.main(root=args.root or root, port=args.port)

@@ -11,7 +11,7 @@ import shutil
 
 import nbformat
 
-from ..engine import batch, course
+from ..engine import batch, course, grading_lock
 from ..engine.assignment import Assignment, load_all
 from ..harness import samples as cells
 
@@ -76,10 +76,21 @@ def score_table(assignment: str, root: str = course.ROOT, students: list[str] | 
 
 def run_demo(root: str = course.ROOT, workers: int | None = None, progress: bool = True,
              only: list[str] | None = None) -> dict[str, str]:
-    """The whole loop for every assignment (``only``: these); returns assignment -> score table."""
+    """The whole loop for every assignment (``only``: these); returns assignment -> score table. It holds the
+    course's grading lock throughout, so it refuses to start while the grading service grades the course."""
     assignments = load_all(root, only)
-    for d in ("submitted", "autograded", "feedback", ".grading"):
+    with grading_lock.hold(root, "the demo (python -m grader demo)"):
+        return _run_demo(root, assignments, workers, progress)
+
+
+def _run_demo(root: str, assignments, workers: int | None, progress: bool) -> dict[str, str]:
+    for d in ("submitted", "autograded", "feedback"):
         shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+    state = os.path.join(root, ".grading")
+    for entry in os.listdir(state):   # all of the course's grading state but the lock this process holds
+        if entry != os.path.basename(grading_lock.LOCK_FILE):
+            path = os.path.join(state, entry)
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
     tables = {}
     for assignment in assignments:
         name = assignment.name

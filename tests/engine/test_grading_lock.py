@@ -7,9 +7,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from nbgrader.converters import Autograde
+from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 
 from grader.engine import batch, course, grading_lock
@@ -40,7 +42,8 @@ def test_a_second_holder_is_refused_with_who_holds_it(tmp_path, other_process_ho
             pass
     message = str(refused.value)
     assert message.startswith(f"the grading service (test) (pid {other_process_holds.pid}, since 20")
-    assert f"is grading the course in {os.path.realpath(tmp_path)}; a batch grading would write" in message
+    assert (f"is grading the course in {os.path.realpath(tmp_path)} ({grading_lock.lock_path(str(tmp_path))} is "
+            "locked); a batch grading would write") in message
     about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
     assert (about["what"], about["pid"]) == ("the grading service (test)", other_process_holds.pid)
 
@@ -54,20 +57,25 @@ def test_kill_9_releases_the_lock(tmp_path, other_process_holds):
 
 
 def test_a_killed_holder_leaves_the_lock_to_its_last_worker_then_it_is_free(tmp_path):
-    # the holder forks a worker that outlives it by 2 s (it inherited the lock): a new holder waits for it
+    # the holder forks a worker (it inherits the lock) that ends only when the test closes its stdin: a new
+    # holder waits for it instead of refusing, and gets the lock when it ends
     holder = subprocess.Popen([sys.executable, "-c", """\
 import os, sys, time
 from grader.engine import grading_lock
 with grading_lock.hold(sys.argv[1], "the grading service (test)"):
     if os.fork() == 0:
-        time.sleep(2)
+        sys.stdin.read()
         os._exit(0)
     print("held", flush=True)
     time.sleep(120)
-""", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+""", str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline() == "held\n"
     holder.kill()
     holder.wait()
+    with pytest.raises(grading_lock.CourseBusy, match=r"\(pid \d+, since .*\), which has ended, or the workers it "
+                                                      r"started, is grading"):
+        grading_lock.ensure_free(str(tmp_path), "a batch grading", grace=0.5)   # the worker still holds it
+    threading.Timer(1.0, holder.stdin.close).start()   # the worker ends a second after the wait begins
     with grading_lock.hold(str(tmp_path), "the grading service, restarted"):
         about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
         assert (about["what"], about["pid"]) == ("the grading service, restarted", os.getpid())
@@ -94,19 +102,36 @@ def test_a_batch_is_refused_before_it_touches_the_course(tmp_path, other_process
     assert sorted(os.listdir(tmp_path)) == [".grading", "nbgrader_config.py"]   # no gradebook, nothing staged
 
 
+def _busy_elsewhere(root) -> bool:
+    probe = subprocess.run([sys.executable, "-c", "import sys; from grader.engine import grading_lock\n"
+                            "grading_lock.ensure_free(sys.argv[1], 'x', grace=0)", str(root)],
+                           capture_output=True, text=True)
+    return probe.returncode != 0 and "CourseBusy: nbgrader autograde (pid" in probe.stderr
+
+
+def _autograde_converter(root):
+    shutil.copy(os.path.join(course.ROOT, "nbgrader_config.py"), root)
+    config = course.load_config(str(root))
+    converter = Autograde(coursedir=CourseDirectory(config=config), config=config)
+    assert converter.exporter_class is GradingLockedExporter   # as the course configures it
+    return converter, config
+
+
 def test_nbgrader_autograde_refuses_before_its_first_step_while_another_process_grades(tmp_path,
                                                                                        other_process_holds):
-    shutil.copy(os.path.join(course.ROOT, "nbgrader_config.py"), tmp_path)
-    config = course.load_config(str(tmp_path))
-    config.CourseDirectory.root = str(tmp_path)
-    coursedir = CourseDirectory(config=config)
-    converter = Autograde(coursedir=coursedir, config=config)
-    assert converter.exporter_class is GradingLockedExporter   # as the course configures it
-    with pytest.raises(grading_lock.CourseBusy, match=r"nbgrader autograde would write"):
+    converter, config = _autograde_converter(tmp_path)
+    with pytest.raises(NbGraderException, match=r"the grading service \(test\) \(pid \d+, since .*nbgrader "
+                                                r"autograde would write"):
         converter.exporter_class(parent=converter, config=config)
-    other_process_holds.kill()
-    other_process_holds.wait()
-    assert isinstance(converter.exporter_class(parent=converter, config=config), GradingLockedExporter)
+
+
+def test_nbgrader_autograde_holds_the_lock_until_its_converter_has_converted(tmp_path):
+    converter, config = _autograde_converter(tmp_path)
+    converter.assignments = {}   # nothing to convert: convert_notebooks returns at once
+    converter.exporter = converter.exporter_class(parent=converter, config=config)
+    assert _busy_elsewhere(tmp_path)   # a service or batch starting now is refused
+    converter.convert_notebooks()
+    assert not _busy_elsewhere(tmp_path)
 
 
 def test_an_unwritable_course_is_named(tmp_path):
