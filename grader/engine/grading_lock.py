@@ -83,8 +83,9 @@ def _acquire(root: str, what: str, grace: float) -> int:
         deadline = time.monotonic() + grace
         while not _lock(fd):
             holder, pid = _holder(fd)   # read again each time: the holder may change while this waits
-            if _alive(pid) or time.monotonic() >= deadline:
-                ended = "" if _alive(pid) else ", which has ended, or the workers it started,"
+            alive = _alive(pid)
+            if alive or time.monotonic() >= deadline:
+                ended = "" if alive else ", which has ended, or the workers it started,"
                 raise CourseBusy(f"{holder}{ended} is grading the course in {os.path.realpath(root)} "
                                  f"({path} is locked); {what} would write the same autograded/ folders and "
                                  "gradebook scores. Stop it first, or leave the grading to it.")
@@ -119,9 +120,3 @@ def hold(root: str, what: str, grace: float = ORPHAN_GRACE_SECONDS) -> Iterator[
     finally:
         del _held[path]
         os.close(fd)   # releases the flock
-
-
-def ensure_free(root: str, what: str, grace: float = ORPHAN_GRACE_SECONDS) -> None:
-    """Raise :class:`CourseBusy` if a process other than this one holds the course's grading lock."""
-    with hold(root, what, grace):
-        pass

@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
-    except AssignmentError as exc:
+    except (AssignmentError, CourseBusy) as exc:   # CourseBusy: another process grades the course
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -165,11 +165,7 @@ def _run(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         service.install_signal_handlers()
-        try:
-            service.run(until_idle=args.until_idle)
-        except CourseBusy as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        service.run(until_idle=args.until_idle)
     elif args.command == "status":
         from ..engine.service.queue import status_report
         print(status_report(args.root or root, as_json=args.json, verbose=args.verbose))
@@ -181,15 +177,11 @@ def _run(args) -> int:
             print(course.release(assignment.name, root))
     elif args.command == "grade":
         from ..engine import batch
-        try:
-            with grading_lock.hold(root, "a batch grading (python -m grader grade)"):   # every assignment in one hold
-                for assignment in load_all(root, chosen):
-                    print(f"== {assignment.name}")
-                    batch.grade_batch(assignment.name, root, workers=args.workers, scheduler=args.scheduler,
-                                      students=args.student, force=args.force)
-        except CourseBusy as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        with grading_lock.hold(root, "a batch grading (python -m grader grade)"):   # every assignment in one hold
+            for assignment in load_all(root, chosen):
+                print(f"== {assignment.name}")
+                batch.grade_batch(assignment.name, root, workers=args.workers, scheduler=args.scheduler,
+                                  students=args.student, force=args.force)
     elif args.command == "feedback":
         failed = False
         for assignment in load_all(root, chosen):
@@ -238,11 +230,7 @@ def _run(args) -> int:
         print(build_index(reports, out))
     elif args.command == "demo":
         from .demo import run_demo
-        try:
-            run_demo(root, workers=args.workers, only=chosen)
-        except CourseBusy as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        run_demo(root, workers=args.workers, only=chosen)
     elif args.command == "lab":
         from . import lab
         return lab.main(root=args.root or root, port=args.port)

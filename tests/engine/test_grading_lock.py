@@ -17,23 +17,14 @@ from nbgrader.coursedir import CourseDirectory
 from grader.engine import batch, course, grading_lock
 from grader.engine.nbgrader_ext.guard import GradingLockedExporter
 
-HOLDER = """\
-import sys, time
-from grader.engine import grading_lock
-with grading_lock.hold(sys.argv[1], "the grading service (test)"):
-    print("held", flush=True)
-    time.sleep(120)
-"""
+from ..locking import held_elsewhere, refusal_elsewhere
 
 
 @pytest.fixture()
 def other_process_holds(tmp_path):
-    """A separate process holding the lock of the course at tmp_path until the test kills it."""
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline() == "held\n"
-    yield process
-    process.kill()
-    process.wait()
+    """A separate process holding the lock of the course at tmp_path until the test ends or kills it."""
+    with held_elsewhere(str(tmp_path), "the grading service (test)") as process:
+        yield process
 
 
 def test_a_second_holder_is_refused_with_who_holds_it(tmp_path, other_process_holds):
@@ -74,7 +65,8 @@ with grading_lock.hold(sys.argv[1], "the grading service (test)"):
     holder.wait()
     with pytest.raises(grading_lock.CourseBusy, match=r"\(pid \d+, since .*\), which has ended, or the workers it "
                                                       r"started, is grading"):
-        grading_lock.ensure_free(str(tmp_path), "a batch grading", grace=0.5)   # the worker still holds it
+        with grading_lock.hold(str(tmp_path), "a batch grading", grace=0.5):   # the worker still holds it
+            pass
     threading.Timer(1.0, holder.stdin.close).start()   # the worker ends a second after the wait begins
     with grading_lock.hold(str(tmp_path), "the grading service, restarted"):
         about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
@@ -84,15 +76,12 @@ with grading_lock.hold(sys.argv[1], "the grading service (test)"):
 def test_holds_nest_within_a_process_and_free_the_lock_at_the_outermost(tmp_path):
     root = str(tmp_path)
     with grading_lock.hold(root, "the grading service"):
-        grading_lock.ensure_free(root, "nbgrader autograde")   # the service's own autograde
+        with grading_lock.hold(root, "nbgrader autograde"):   # the service's own autograde
+            pass
         with grading_lock.hold(root, "a batch grading"):
             pass
-        probe = subprocess.run([sys.executable, "-c", "import sys; from grader.engine import grading_lock\n"
-                                "grading_lock.ensure_free(sys.argv[1], 'x')", root], capture_output=True, text=True)
-        assert probe.returncode == 1 and "CourseBusy: the grading service (pid" in probe.stderr
-    probe = subprocess.run([sys.executable, "-c", "import sys; from grader.engine import grading_lock\n"
-                            "grading_lock.ensure_free(sys.argv[1], 'x')", root], capture_output=True, text=True)
-    assert probe.returncode == 0, probe.stderr
+        assert refusal_elsewhere(root).startswith(f"the grading service (pid {os.getpid()}, since ")
+    assert refusal_elsewhere(root) == ""
 
 
 def test_a_batch_is_refused_before_it_touches_the_course(tmp_path, other_process_holds):
@@ -100,13 +89,6 @@ def test_a_batch_is_refused_before_it_touches_the_course(tmp_path, other_process
     with pytest.raises(grading_lock.CourseBusy, match=r"a batch grading \(python -m grader grade\) would write"):
         batch.grade_batch("09_spatial", str(tmp_path), progress=False, log=lambda line: None)
     assert sorted(os.listdir(tmp_path)) == [".grading", "nbgrader_config.py"]   # no gradebook, nothing staged
-
-
-def _busy_elsewhere(root) -> bool:
-    probe = subprocess.run([sys.executable, "-c", "import sys; from grader.engine import grading_lock\n"
-                            "grading_lock.ensure_free(sys.argv[1], 'x', grace=0)", str(root)],
-                           capture_output=True, text=True)
-    return probe.returncode != 0 and "CourseBusy: nbgrader autograde (pid" in probe.stderr
 
 
 def _autograde_converter(root):
@@ -129,12 +111,14 @@ def test_nbgrader_autograde_holds_the_lock_until_its_converter_has_converted(tmp
     converter, config = _autograde_converter(tmp_path)
     converter.assignments = {}   # nothing to convert: convert_notebooks returns at once
     converter.exporter = converter.exporter_class(parent=converter, config=config)
-    assert _busy_elsewhere(tmp_path)   # a service or batch starting now is refused
+    # a service or batch starting now is refused
+    assert refusal_elsewhere(str(tmp_path)).startswith(f"nbgrader autograde (pid {os.getpid()}, since ")
     converter.convert_notebooks()
-    assert not _busy_elsewhere(tmp_path)
+    assert refusal_elsewhere(str(tmp_path)) == ""
 
 
 def test_an_unwritable_course_is_named(tmp_path):
     (tmp_path / ".grading").write_text("a file where the folder belongs")
     with pytest.raises(grading_lock.CourseBusy, match=r"cannot open the course's grading lock .*grading.lock"):
-        grading_lock.ensure_free(str(tmp_path), "nbgrader autograde")
+        with grading_lock.hold(str(tmp_path), "nbgrader autograde"):
+            pass

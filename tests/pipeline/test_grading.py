@@ -17,6 +17,7 @@ from grader.engine.nbgrader_ext.execute import earned_points
 from grader.engine.records import GradingRecord
 
 from ..conftest import ASSIGNMENT, MUTANTS, SPATIAL
+from ..locking import held_elsewhere
 
 DEMO = SPATIAL.module("samples.demo")
 
@@ -255,17 +256,9 @@ def test_nbgrader_cli_autograde_and_export_work_on_the_course(demo_course_copy):
     graded = os.path.join(root, "autograded", "frank_avgpool_div4", ASSIGNMENT, f"{ASSIGNMENT}.ipynb")
     with open(graded, "rb") as fh:
         graded_before = fh.read()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from grader.engine import grading_lock\n"
-                               "with grading_lock.hold(sys.argv[1], 'the grading service (python -m grader serve)'):\n"
-                               "    print('held', flush=True); time.sleep(300)", root],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with held_elsewhere(root, "the grading service (python -m grader serve)") as holder:
         result = subprocess.run(["nbgrader", "autograde", ASSIGNMENT, "--student", "frank_avgpool_div4", "--force"],
                                 cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.returncode != 0
     assert f"the grading service (python -m grader serve) (pid {holder.pid}, since " in result.stderr, \
         result.stderr[-2000:]

@@ -10,6 +10,7 @@ their own process through nbgrader's API, the lock is already theirs and the hol
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import weakref
 
@@ -27,15 +28,15 @@ class GradingLockedExporter(NotebookExporter):
         super().__init__(*args, **kwargs)
         converter = self.parent
         coursedir = getattr(converter, "coursedir", None)
-        held = grading_lock.hold(coursedir.root if coursedir is not None else os.getcwd(), "nbgrader autograde",
-                                 grace=0)   # formgrader waits on this in its request: refuse at once
-        try:
-            held.__enter__()
+        held = contextlib.ExitStack()
+        try:   # formgrader waits on this in its request: refuse at once (no grace)
+            held.enter_context(grading_lock.hold(coursedir.root if coursedir is not None else os.getcwd(),
+                                                 "nbgrader autograde", grace=0))
         except grading_lock.CourseBusy as exc:
             self.log.error("%s", exc)
             raise NbGraderException(str(exc)) from None
         # released when the converter has converted every submission, or else when this exporter is collected
-        self._release = weakref.finalize(self, held.__exit__, None, None, None)
+        self._release = weakref.finalize(self, held.close)
         if converter is not None and hasattr(converter, "convert_notebooks"):
             convert = converter.convert_notebooks
 
