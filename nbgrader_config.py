@@ -30,6 +30,7 @@ from grader.engine.nbgrader_ext.feedback import FeedbackHTMLExporter, Submission
 from grader.engine.nbgrader_ext.guard import GradingLockedExporter
 from grader.engine.nbgrader_ext.metadata import DropNotebookMetadata
 from grader.engine.nbgrader_ext.sanitize import ForgetUnknownCells
+from grader.engine.nbgrader_ext.skip import SkipWhenGrading
 from grader.engine.nbgrader_ext.stubs import NameStubs
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
@@ -55,12 +56,13 @@ c.GenerateAssignment.preprocessors = [
 # CheckCellMetadataCached is nbgrader's CheckCellMetadata with its JSON schema compiled once per process.
 # Missing test cells are put back so every behaviour is graded; duplicated ones become ordinary
 # cells; a submission's jupytext pairing is dropped (it changes no verdict, so it neither splits the
-# execution cache nor makes the instructor's lab write a .pct.py into autograded/); the trusted executor
-# replaces nbgrader's in-kernel Execute.
+# execution cache nor makes the instructor's lab write a .pct.py into autograded/); the cells the source
+# notebook tags skip-when-grading (demonstrations: figures, timings) are the only ones that carry the tag, and
+# the trusted executor, which replaces nbgrader's in-kernel Execute, does not run them.
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells, CheckCellMetadataCached,
-    DropNotebookMetadata,
+    ClearOutput, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells, SkipWhenGrading,
+    CheckCellMetadataCached, DropNotebookMetadata,
 ]
 c.Autograde.autograde_preprocessors = [
     TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,

@@ -242,9 +242,10 @@ run("test_conv2d_backward", hidden=True)
 #
 # Before learning anything, a convolution with hand-picked weights is already a feature detector.
 # The next cell builds a `Conv2d(1, 2, 3, padding=1, bias=False)`, loads a vertical-edge and a
-# horizontal-edge (Sobel) kernel into it and applies it to a small synthetic image.
+# horizontal-edge (Sobel) kernel into it and applies it to a small synthetic image. The figure is for
+# you: the cell is not run when your work is graded.
 
-# %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "feature_maps", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "feature_maps", "locked": true, "schema_version": 3, "solution": false, "task": false} tags=["skip-when-grading"]
 import matplotlib.pyplot as plt
 
 image = np.zeros((1, 1, 24, 24))
@@ -518,9 +519,10 @@ run("test_simplecnn_training", hidden=True)
 # values of the input it was built from.
 #
 # The next cell times your `Conv2d` forward pass on growing inputs. Doubling the height and width
-# should roughly quadruple the time: the work grows with the number of output positions.
+# should roughly quadruple the time: the work grows with the number of output positions. It is for
+# you: like the edge detectors above, it is not run when your work is graded.
 
-# %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "timing", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "timing", "locked": true, "schema_version": 3, "solution": false, "task": false} tags=["skip-when-grading"]
 timing_layer = Conv2d(8, 16, 3, padding=1)
 for side in (8, 16, 32):
     batch = Tensor(np.random.normal(size=(4, 8, side, side)))

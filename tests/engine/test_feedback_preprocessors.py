@@ -123,3 +123,32 @@ def test_a_page_with_an_image_is_rendered_as_nbconvert_renders_it(monkeypatch):
     page, _ = _feedback_exporter(FeedbackHTMLExporter).from_notebook_node(nb, dict(FEEDBACK_RESOURCES))
     assert page == expected
     assert 'alt="No description has been provided for this image"' in page
+
+
+def test_a_cell_on_every_page_is_highlighted_once_and_the_page_is_unchanged(monkeypatch):
+    import nbconvert.filters.highlight as highlight
+    from bs4 import BeautifulSoup
+    from nbconvert.exporters import HTMLExporter
+
+    from grader.engine.nbgrader_ext.feedback import CachedHighlight2HTML, FeedbackHTMLExporter
+
+    monkeypatch.setattr(CachedHighlight2HTML, "_done", __import__("collections").OrderedDict())
+    highlighted = []
+    pygments_highlight = highlight._pygments_highlight
+    monkeypatch.setattr(highlight, "_pygments_highlight",
+                        lambda source, *args: highlighted.append(source) or pygments_highlight(source, *args))
+
+    def page_of(student_line):
+        nb = _notebook([nbformat.v4.new_output("stream", name="stdout", text="[PASS] ok\n")])
+        nb.cells.insert(0, nbformat.v4.new_code_cell("import numpy as np  # the instructor's"))
+        nb.cells.insert(1, nbformat.v4.new_code_cell(student_line))
+        expected, _ = _feedback_exporter(HTMLExporter).from_notebook_node(nb, dict(FEEDBACK_RESOURCES))
+        highlighted.clear()
+        page, _ = _feedback_exporter(FeedbackHTMLExporter).from_notebook_node(nb, dict(FEEDBACK_RESOURCES))
+        assert str(BeautifulSoup(page, features="html.parser")) == expected   # (the re-parse it skips)
+        return list(highlighted)
+
+    first = page_of("x = 1")
+    assert "import numpy as np  # the instructor's" in first and "x = 1" in first
+    assert page_of("x = 2") == ["x = 2"]       # the next student's page highlights only what is new
+    assert page_of("x = 1") == []

@@ -119,6 +119,12 @@ def test_flag_mode_grades_the_scipy_solution_with_full_marks_and_records_it():
 
 
 def test_a_numpy_solution_has_no_incident_in_flag_mode():
-    executed, record = grade(sample_cells.build_notebook(release(), sample_cells.read_style(STYLES, "loops")), "flag")
+    # with a plotting cell of the student's own: matplotlib imports PIL, which is library code's to import
+    nb = sample_cells.build_notebook(release(), sample_cells.read_style(STYLES, "loops"))
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.imshow(np.eye(4))\nplt.show()\n"
+        "import sys\nprint(any(name.startswith('PI' + 'L.') for name in sys.modules))"))   # (the scan reads strings)
+    executed, record = grade(nb, "flag")
     assert failed_graded_cells(executed) == []
+    assert [o.text for o in executed.cells[-1].outputs] == ["True\n"]
     assert record.incidents == [] and record.status == "graded"

@@ -15,6 +15,7 @@ from traitlets.config import Config
 
 from grader.engine import batch, sandbox, seccomp
 from grader.engine.nbgrader_ext.execute import TrustedExecute
+from grader.engine.nbgrader_ext.skip import SKIP_TAG, SKIPPED_NOTE
 from grader.engine.sandbox import Sandbox, SandboxPolicy, SandboxUnavailable
 from grader.harness import samples as sample_cells
 
@@ -171,6 +172,21 @@ def test_a_cell_slow_to_stop_after_the_interrupt_is_a_timeout_and_the_kernel_goe
     assert [o.get("ename") for o in executed.cells[1].outputs if o.output_type == "error"] == [
         "KeyboardInterrupt", "CellTimeoutError"]
     assert executed.cells[2].outputs[0].text == "2\n"
+
+
+def test_a_cell_tagged_skip_when_grading_is_not_run_and_says_so():
+    # the sanitize step leaves the tag only where the source notebook put it (tests/engine/test_skip_when_grading.py)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("x = 100\nraise SystemExit", metadata={"tags": [SKIP_TAG]}),
+        nbformat.v4.new_code_cell("print(x + 1)")])
+    files = batch.kernel_files(RELEASE, RELEASE, [])
+    executed, record = TrustedExecute(config=Config()).run_notebook(
+        nb, files, {"nbgrader": {"student": "demo_cell", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+    assert executed.cells[1].outputs == [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED_NOTE)]
+    assert executed.cells[1].execution_count is None
+    assert executed.cells[2].outputs[0].text == "2\n"
+    assert record.incidents == [] and record.kernel_starts == 1
 
 
 def test_descendants_are_the_whole_process_tree_below_a_pid():

@@ -20,6 +20,8 @@ nbgrader_config.py), it replaces nbgrader's in-kernel ``Execute``:
   (grader.engine.inputs: HMAC of the course secret and what is handed in), so
   each submission gets inputs of its own and a re-grade of it the same ones;
   the salt is part of the execution key and of the grading record.
+* A code cell the instructor tagged ``skip-when-grading`` in the source notebook (a demonstration:
+  a figure, a timing table) is not run; its output says so (grader.engine.nbgrader_ext.skip).
 * When a kernel dies, hangs or runs out of memory, or a cell reaches the
   process limit (its processes would outlive it), the kernel is restarted and
   the student cells before the failure are replayed, so the incident costs only
@@ -51,6 +53,7 @@ from ..library_policy import LibraryWatch, graded_cell_before
 from ..records import CheckOutcome, GradingRecord
 from ..remote import CallTimedOut, KernelLost, RemoteStudent
 from ..sandbox import Sandbox, SandboxPolicy
+from .skip import SKIPPED_NOTE, is_skipped
 
 RUN_FUNCTION = "run"
 HIDDEN_MARK = "(hidden) "
@@ -504,6 +507,9 @@ class TrustedExecute(Execute):
                         continue
                     if utils.is_grade(cell) and not utils.is_solution(cell):
                         self._grade_cell(index, cell)
+                    elif is_skipped(cell):
+                        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED_NOTE)]
+                        cell.execution_count = None
                     elif self._kernel_gone or self._remaining() <= 0:
                         cell.outputs = []
                     else:

@@ -8,11 +8,14 @@
   checks only: no hidden check's title, verdict or message, no points.  The service renders a
   student's feedback through it before the due date when ``ServicePolicy.feedback_before_deadline``
   is ``'visible'``.
-* :class:`FeedbackHTMLExporter` is nbconvert's HTML exporter with its compiled templates kept for the
-  life of the process, and without its closing HTML re-parse where that re-parse edits nothing
-  (``c.GenerateFeedback.exporter_class``).
+* :class:`FeedbackHTMLExporter` is nbconvert's HTML exporter with its compiled templates and its
+  highlighted code cells kept for the life of the process, and without its closing HTML re-parse
+  where that re-parse edits nothing (``c.GenerateFeedback.exporter_class``).
 """
 from __future__ import annotations
+
+import collections
+import json
 
 import jinja2
 import jinja2.bccache
@@ -91,6 +94,30 @@ class _CompiledTemplates(jinja2.BytecodeCache):
 _COMPILED = _CompiledTemplates()
 
 
+class CachedHighlight2HTML(Highlight2HTML):
+    """nbconvert's code highlighting, remembering the last :attr:`size` cells it highlighted in this process.
+
+    Every feedback page of an assignment shows the same instructor cells (imports, tests, demonstrations),
+    and pygments highlighting is most of the page's rendering; the HTML depends only on the source, the
+    language, the cell metadata and the formatter options, which make the key.
+    """
+
+    size = 2048
+    _done: collections.OrderedDict[tuple, str] = collections.OrderedDict()
+
+    def __call__(self, source, language=None, metadata=None):
+        key = (source, language or self.pygments_lexer, json.dumps(metadata or {}, sort_keys=True, default=str),
+               json.dumps(self.extra_formatter_options, sort_keys=True, default=str))
+        html = self._done.get(key)
+        if html is None:
+            html = self._done[key] = super().__call__(source, language, metadata)
+            if len(self._done) > self.size:
+                self._done.popitem(last=False)
+        else:
+            self._done.move_to_end(key)
+        return html
+
+
 # What HTMLExporter's closing BeautifulSoup pass edits: images (it adds missing alt text) and the lab
 # template's input and output areas (it makes them focusable).  A page with none of these comes out of
 # the pass as the same document, re-serialized.
@@ -105,6 +132,8 @@ class FeedbackHTMLExporter(HTMLExporter):
 
     * its Jinja environment reuses compiled templates across instances, so the grading service and
       ``make feedback`` compile the feedback template and the templates it extends once per process;
+    * its code cells are highlighted by :class:`CachedHighlight2HTML`, so a cell every page shows is
+      highlighted once per process;
     * HTMLExporter ends by parsing the whole page with BeautifulSoup and writing it out again, to add
       alt text to images and make the lab template's cells focusable.  A feedback page (nbgrader's
       classic-based template, text outputs) has nothing for that pass to edit, yet the pass parses and
@@ -124,8 +153,8 @@ class FeedbackHTMLExporter(HTMLExporter):
         # HTMLExporter's filters for this notebook, then TemplateExporter's rendering (no re-parse)
         info = nb.metadata.get("language_info", {})
         lexer = info.get("pygments_lexer", info.get("name", None))
-        self.register_filter("highlight_code",
-                             self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        highlight = self.filters.get("highlight_code", CachedHighlight2HTML(pygments_lexer=lexer, parent=self))
+        self.register_filter("highlight_code", highlight)
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata,
                                                                        parent=self, resources=resources))
