@@ -46,10 +46,11 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Exchange.root = os.path.join(ROOT, ".exchange")
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# SkipWhenGrading refuses a release whose source tags a cell skip-when-grading that must run when grading.
 # The released notebook carries no jupytext pairing (DropNotebookMetadata): a student's JupyterLab with
 # jupytext would write <assignment>.pct.py next to it at every save, and it would travel with the submission.
 c.GenerateAssignment.preprocessors = [
-    IncludeHeaderFooter, LockCells, ClearSolutions, NameStubs, ClearOutput, CheckCellMetadataCached,
+    IncludeHeaderFooter, LockCells, SkipWhenGrading, ClearSolutions, NameStubs, ClearOutput, CheckCellMetadataCached,
     ComputeChecksums, SaveCells, ClearHiddenTests, ComputeChecksums, CheckCellMetadataCached, DropNotebookMetadata,
 ]
 
