@@ -7,7 +7,7 @@ Mechanisms (all standard on Debian).  Started by root:
   private tmpfs; the working directory is a scratch copy of the submission;
   nothing else of the host (course files, gradebook, other submissions,
   the reference package, the grader) is visible, and the installed packages
-  in ``hidden_packages`` raise ImportError.
+  in ``hidden_packages`` and ``unused_packages`` raise ImportError.
 * a size-limited tmpfs, mounted by root on the host, holds the scratch and
   I/O directories, so a submission cannot fill the grading machine's disk.
 * setpriv: the kernel runs as an unprivileged uid, one per concurrent slot,
@@ -101,6 +101,11 @@ class SandboxPolicy(LibraryPolicy):
     hidden_packages = List(["grader", "gradekit", "assignments"],
                            help="Installed packages made invisible inside the sandbox (the grader's own by "
                                 "default; a course adds its reference and oracle packages)").tag(config=True)
+    unused_packages = List(["debugpy"],
+                           help="Installed packages absent from the sandbox, as hidden_packages are, because grading "
+                                "never uses them and the kernel would import them at every start: debugpy, "
+                                "ipykernel's debugger (about 0.07 CPU-s per kernel start); ipykernel runs "
+                                "without its debugger when it is missing").tag(config=True)
     seccomp = Bool(True, help="Load grader.engine.seccomp's filter into the kernel (bwrap mode): keyring, namespace, "
                               "mount, ptrace and other system calls fail with EPERM").tag(config=True)
 
@@ -400,7 +405,7 @@ class Sandbox:
         for root in _python_roots():
             cmd += ["--ro-bind", root, root]
         site = _site_packages()
-        for name in [*p.hidden_packages, *self.hidden_modules]:  # "scipy.signal" is site/scipy/signal
+        for name in [*p.hidden_packages, *p.unused_packages, *self.hidden_modules]:  # "a.b" is site/a/b
             target = os.path.join(site, *name.split("."))
             if os.path.isdir(target):  # its files vanish, and importing it raises ImportError
                 cmd += ["--tmpfs", target, "--ro-bind", self._import_blocker(), os.path.join(target, "__init__.py")]

@@ -189,6 +189,18 @@ def test_a_cell_tagged_skip_when_grading_is_not_run_and_says_so():
     assert record.incidents == [] and record.kernel_starts == 1
 
 
+def test_the_kernel_starts_without_its_debugger_which_the_sandbox_leaves_out():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('debugpy', 'pydevd')))\n"
+        "try:\n    import debugpy\nexcept ImportError as exc:\n    print(type(exc).__name__)")])
+    files = batch.kernel_files(RELEASE, RELEASE, [])
+    executed, record = TrustedExecute(config=Config()).run_notebook(
+        nb, files, {"nbgrader": {"student": "no_debugger", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+    assert SandboxPolicy().unused_packages == ["debugpy"]
+    assert "".join(o.text for o in executed.cells[0].outputs) == "[]\nModuleNotFoundError\n"
+    assert record.incidents == [] and record.kernel_starts == 1
+
+
 def test_descendants_are_the_whole_process_tree_below_a_pid():
     # sh -> (sleep, sh -> sleep): three processes below the outer shell, one below the inner
     outer = subprocess.Popen(["sh", "-c", "sleep 30 & sh -c 'sleep 30 & wait' & wait"])
