@@ -393,6 +393,11 @@ def stock_config(root: str) -> tuple[Config, list[str]]:
     return config, dropped
 
 
+def stock_api(root: str) -> NbGraderAPI:
+    """nbgrader's API with :func:`stock_config`."""
+    return _api(stock_config(root)[0])
+
+
 def _api(config: Config) -> NbGraderAPI:
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
@@ -407,8 +412,7 @@ def _failure_text(result: dict) -> str:
 
 
 def run_stock(root: str, students: list[str]) -> RunResult:
-    config, _ = stock_config(root)
-    api = _api(config)
+    api = stock_api(root)
     seconds, failures = {}, {}
     load = os.getloadavg()[0]
     with measure() as m:

@@ -21,7 +21,9 @@ Everything runs on this machine, in scratch courses of one assignment (the first
 * **make grade**: the same notebooks, one ``submitted/<student>_<n>/`` folder per submission, in a copy of the
   course made before anything was graded, graded by ``grade_batch`` with the same worker count.
 * **stock nbgrader**: the same notebooks (``--stock N``: an even sample of N; 0: none) graded one after another by
-  ``nbgrader autograde`` with nbgrader's shipped in-kernel Execute (:func:`grader.harness.bench_grading.run_stock`).
+  ``nbgrader autograde`` with nbgrader's shipped in-kernel Execute (:func:`grader.harness.bench_grading.run_stock`),
+  then their feedback made by its ``generate_feedback`` (counted apart: the CPU target compares the service, which
+  makes each student's feedback, with stock autograde alone; the report adds the ratio with stock's feedback).
 * **breakdown** (``--breakdown``, on by default): where one submission's CPU time goes, for a correct submission
   in each of the assignment's ``ISOLATION_STYLES``: the coordinator's planning (preflight, sanitize), the
   execution's steps (kernel start with the grading agent and import guard, the notebook's first cell, its
@@ -626,7 +628,11 @@ def child_stock(root: str, assignment: str) -> dict:
     warnings.filterwarnings("ignore", category=SAWarning)   # nbgrader's ORM chatter on every autograde
     students = course.submitted_students(assignment, root)
     run, m = _measured(lambda: bench_grading.run_stock(root, students))
-    return {"wall": m["wall"], "cpu": m["cpu"], "students": students, "failures": run.failures, "totals": run.totals}
+    api = bench_grading.stock_api(root)
+    with course.chdir(root):   # the students' feedback, as stock nbgrader makes it after its autograde
+        made, fb = _measured(lambda: [api.generate_feedback(assignment, s).get("success") for s in students])
+    return {"wall": m["wall"], "cpu": m["cpu"], "students": students, "failures": run.failures, "totals": run.totals,
+            "feedback_cpu": fb["cpu"], "feedback_failed": made.count(False)}
 
 
 # ------------------------------------------------------------------ breakdown
@@ -843,6 +849,8 @@ def run_bench(assignment: Assignment, students: int = 50, per_student: int = 3, 
                            "per_minute": round(60 * len(stock_plan) / stock_run["wall"], 2),
                            "cpu_seconds": round(stock_run["cpu"], 1),
                            "cpu_per_submission": round(stock_run["cpu"] / len(stock_plan), 2),
+                           "feedback_cpu_per_submission": round(stock_run["feedback_cpu"] / len(stock_plan), 2),
+                           "feedback_failed": stock_run["feedback_failed"],
                            "failed": len(stock_run["failures"])}
         breakdown_result = None
         if breakdown:
@@ -926,6 +934,10 @@ def _ratios(service: dict, batch_stats: dict, stock: dict | None) -> dict:
         "cpu_service_vs_batch": _ratio(service["cpu_per_graded"], batch_stats["cpu_per_submission"]),
         "cpu_service_vs_stock": _ratio(service["cpu_per_graded"], stock["cpu_per_submission"]) if stock else None,
         "cpu_batch_vs_stock": _ratio(batch_stats["cpu_per_submission"], stock["cpu_per_submission"]) if stock else None,
+        # the service's CPU includes each student's feedback: against stock nbgrader's autograde and feedback
+        "cpu_service_vs_stock_with_feedback": _ratio(
+            service["cpu_per_graded"], stock["cpu_per_submission"] + stock["feedback_cpu_per_submission"])
+        if stock else None,
     }
 
 
@@ -1012,6 +1024,10 @@ def report_lines(result: ServiceBenchResult) -> list[str]:
     lines.append(f"   CPU per graded submission: service / make grade {_num(r['cpu_service_vs_batch'], '.2f')}, "
                  f"service / stock {_num(r['cpu_service_vs_stock'], '.2f')}, "
                  f"make grade / stock {_num(r['cpu_batch_vs_stock'], '.2f')}")
+    if st:
+        lines.append(f"   stock nbgrader's generate_feedback afterwards: {st['feedback_cpu_per_submission']:.2f} "
+                     f"CPU s per submission ({st['feedback_failed']} failed); service (feedback included) / "
+                     f"stock autograde and feedback: {_num(r['cpu_service_vs_stock_with_feedback'], '.2f')}")
     lines.append(f"   this process meanwhile (submitting as the students, polling): {s['bench_cpu_seconds']:.1f} "
                  "CPU s; "
                  f"a submit took {_num(s['submit_seconds_p50'], '.2f')} s (median), "
