@@ -61,6 +61,7 @@ from traitlets.config import Config
 from . import course, grading_lock, inputs, jobs, preflight
 from .assignment import Assignment
 from .assignment import load as load_assignment
+from .nbgrader_ext import skip
 from .nbgrader_ext.execute import TrustedExecute
 from .records import GradingRecord
 from .sandbox import SandboxPolicy
@@ -509,6 +510,11 @@ class GradingRun:
         self.max_score = sum(course.max_scores(assignment, root).values())
         self.cache = jobs.ResultCache(self.paths.cache)
         self.sanitizer = _sanitizer(config, self.coursedir)
+        # the cells the source notebook marks as not run when grading: a source that marks a cell which must run
+        # stops the run here (SkipTagError), before any submission is failed for it, and a change of the marks
+        # is a change of every submission's key
+        self.skip_key = ",".join(sorted(skip.marked_cells(skip.source_notebook(self.coursedir, assignment,
+                                                                                 assignment))))
         self.complete = set() if force else complete_submissions(self.db_url, self.assignment)
         self.outcomes: dict[str, Outcome] = {}
         self.planned: dict[str, _Plan] = {}
@@ -565,7 +571,8 @@ class GradingRun:
             self.fail(student, str(exc), "")
             return None
         submission_key = hashlib.sha256(
-            f"{submission.digest}:{self.grader_version}:{self.policy_key}:{self.scoring_key}".encode()).hexdigest()
+            f"{submission.digest}:{self.grader_version}:{self.policy_key}:{self.scoring_key}:{self.skip_key}".encode()
+        ).hexdigest()
         if self._unchanged(student, submission_key):
             return None
         check = preflight.stage(submission, self.paths.staging, student, self.assignment, self.limits)

@@ -312,7 +312,7 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _python_source(source: str) -> str:
+def python_source(source: str) -> str:
     """The cell as Python: IPython's magics (``%time``, ``!pip``) turned into the calls they stand for."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -336,7 +336,7 @@ def scan(source: str, forbidden, aliases: dict[str, str] | None = None, line_off
     aliases = {} if aliases is None else aliases
     scanner = _Scanner(forbidden, aliases, line_offset, depth)
     try:
-        scanner.visit(ast.parse(_python_source(source) if depth == 0 else source))
+        scanner.visit(ast.parse(python_source(source) if depth == 0 else source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     seen, uses = set(), []

@@ -243,7 +243,7 @@ run("test_conv2d_backward", hidden=True)
 # Before learning anything, a convolution with hand-picked weights is already a feature detector.
 # The next cell builds a `Conv2d(1, 2, 3, padding=1, bias=False)`, loads a vertical-edge and a
 # horizontal-edge (Sobel) kernel into it and applies it to a small synthetic image. The figure is for
-# you: the cell is not run when your work is graded.
+# you: the cell is not run when your work is graded, unless your own code uses a name it defines.
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "feature_maps", "locked": true, "schema_version": 3, "solution": false, "task": false} tags=["skip-when-grading"]
 import matplotlib.pyplot as plt

@@ -74,19 +74,45 @@ def test_a_tagged_grade_id_on_a_cell_that_is_no_longer_locked_runs(tmp_path):
     assert [is_skipped(c) for c in nb.cells] == [False, False]
 
 
-@pytest.mark.parametrize("cell, found", [
-    (new_code_cell("x = 1", metadata=tagged(ANSWER)), "cell_type='code', locked=False, solution=True, grade=False"),
-    (new_code_cell("run('t')", metadata=tagged(TEST)), "cell_type='code', locked=True, solution=False, grade=True"),
-    (new_markdown_cell("# Hi", metadata=tagged(meta("intro", locked=True))),
-     "cell_type='markdown', locked=True, solution=False, grade=False"),
+@pytest.mark.parametrize("cell, name, found", [
+    (new_code_cell("x = 1", metadata=tagged(ANSWER)), "answer",
+     "cell_type='code', grade_id='answer', locked=False, solution=True, grade=False"),
+    (new_code_cell("run('t')", metadata=tagged(TEST)), "test_answer",
+     "cell_type='code', grade_id='test_answer', locked=True, solution=False, grade=True"),
+    (new_markdown_cell("# Hi", metadata=tagged(meta("intro", locked=True))), "intro",
+     "cell_type='markdown', grade_id='intro', locked=True, solution=False, grade=False"),
+    (new_code_cell("plot()", metadata={"nbgrader": {"locked": True}, "tags": [SKIP_TAG]}), "cell 0",
+     "cell_type='code', grade_id=None, locked=True, solution=False, grade=False"),
 ])
-def test_a_source_that_tags_a_cell_which_must_run_is_refused_by_name(tmp_path, cell, found):
+def test_a_source_that_tags_a_cell_which_must_run_is_refused_by_name(tmp_path, cell, name, found):
     path = write_source(tmp_path, [cell])
     with pytest.raises(SkipTagError) as info:
         sanitize(tmp_path, [new_code_cell("x = 1", metadata=copy.deepcopy(ANSWER))])
-    name = cell.metadata["nbgrader"]["grade_id"]
     assert str(info.value) == (f"{path}: {name} is tagged 'skip-when-grading'; the tag is for read-only code cells "
-                               f"that are neither solutions nor tests (expected a locked code cell, found {found})")
+                               f"that are neither solutions nor tests (expected a locked code cell with a grade id, "
+                               f"found {found})")
+
+
+def test_a_marked_cell_runs_when_code_that_runs_reads_what_only_it_defines(tmp_path, caplog):
+    write_source(tmp_path, [new_code_cell("import matplotlib.pyplot as plt\nimage = 1", metadata=tagged(PLOT)),
+                            new_code_cell("side = 8", metadata=tagged(DEMO))])
+    plot = new_code_cell("import matplotlib.pyplot as plt\nimage = 1", metadata=copy.deepcopy(PLOT))
+    demo = new_code_cell("side = 8", metadata=copy.deepcopy(DEMO))
+
+    def skipped(*student_cells):
+        cells = [copy.deepcopy(plot), copy.deepcopy(demo)] + [new_code_cell(s, metadata=copy.deepcopy(ANSWER))
+                                                              for s in student_cells]
+        return [is_skipped(c) for c in sanitize(tmp_path, cells, log=logging.getLogger("skip")).cells][:2]
+
+    assert skipped("def f(image):\n    return image + 1") == [True, True]     # an argument, not the global
+    assert skipped("def f():\n    side = 3\n    return side") == [True, True]  # a local of its own
+    assert skipped("import matplotlib.pyplot as plt\nplt.plot([1])") == [True, True]   # binds what it reads
+    with caplog.at_level(logging.WARNING, logger="skip"):
+        assert skipped("plt.plot([1])") == [False, True]                       # the demonstration's plt
+    assert "plot runs although the source marks it 'skip-when-grading': other cells read plt" in caplog.text
+    assert skipped("def show():\n    print(side)") == [True, False]          # a global in a function
+    assert skipped("%matplotlib inline\nprint(side)") == [True, False]        # a cell with a magic parses too
+    assert skipped("class A:\n    size = image", "x = (") == [False, True]     # a cell that does not parse: nothing
 
 
 def test_without_a_source_notebook_every_cell_runs_and_the_log_says_so(tmp_path, caplog):
@@ -98,7 +124,9 @@ def test_without_a_source_notebook_every_cell_runs_and_the_log_says_so(tmp_path,
 
 
 def test_an_edited_source_is_read_again(tmp_path):
-    path = write_source(tmp_path, [new_code_cell("plot()", metadata=tagged(PLOT)), new_code_cell("d", metadata=DEMO)])
+    # the same size, written within the same second: the marks are read from the file every time
+    path = write_source(tmp_path, [new_code_cell("plot()", metadata=tagged(PLOT)),
+                                   new_code_cell("dem()", metadata=DEMO)])
     assert marked_cells(path) == {"plot"}
-    write_source(tmp_path, [new_code_cell("plot()", metadata=PLOT), new_code_cell("demo()", metadata=tagged(DEMO))])
+    write_source(tmp_path, [new_code_cell("plot()", metadata=PLOT), new_code_cell("dem()", metadata=tagged(DEMO))])
     assert marked_cells(path) == {"demo"}

@@ -95,18 +95,22 @@ _COMPILED = _CompiledTemplates()
 
 
 class CachedHighlight2HTML(Highlight2HTML):
-    """nbconvert's code highlighting, remembering the last :attr:`size` cells it highlighted in this process.
+    """nbconvert's code highlighting, remembering the last :attr:`size` locked cells it highlighted in this process.
 
     Every feedback page of an assignment shows the same instructor cells (imports, tests, demonstrations),
-    and pygments highlighting is most of the page's rendering; the HTML depends only on the source, the
-    language, the cell metadata and the formatter options, which make the key.
+    and pygments highlighting is most of the page's rendering.  Only locked cells are kept: their source is
+    the instructor's (nbgrader restores it), so the cache holds a bounded set of them, never a student's
+    arbitrary code.  The HTML depends on the source, the language, the cell's ``magics_language`` (the only
+    metadata nbconvert's highlighting reads) and the formatter options, which make the key.
     """
 
-    size = 2048
+    size = 512
     _done: collections.OrderedDict[tuple, str] = collections.OrderedDict()
 
     def __call__(self, source, language=None, metadata=None):
-        key = (source, language or self.pygments_lexer, json.dumps(metadata or {}, sort_keys=True, default=str),
+        if not ((metadata or {}).get("nbgrader") or {}).get("locked"):
+            return super().__call__(source, language, metadata)
+        key = (source, language or self.pygments_lexer, str((metadata or {}).get("magics_language")),
                json.dumps(self.extra_formatter_options, sort_keys=True, default=str))
         html = self._done.get(key)
         if html is None:
@@ -132,8 +136,8 @@ class FeedbackHTMLExporter(HTMLExporter):
 
     * its Jinja environment reuses compiled templates across instances, so the grading service and
       ``make feedback`` compile the feedback template and the templates it extends once per process;
-    * its code cells are highlighted by :class:`CachedHighlight2HTML`, so a cell every page shows is
-      highlighted once per process;
+    * its code cells are highlighted by :class:`CachedHighlight2HTML`, so a locked cell every page shows
+      is highlighted once per process;
     * HTMLExporter ends by parsing the whole page with BeautifulSoup and writing it out again, to add
       alt text to images and make the lab template's cells focusable.  A feedback page (nbgrader's
       classic-based template, text outputs) has nothing for that pass to edit, yet the pass parses and
