@@ -106,6 +106,8 @@ def cell_names(source: str) -> tuple[frozenset[str], frozenset[str]]:
 def needed_by_others(cells: list, candidates: list[int]) -> dict[int, set[str]]:
     """The ``candidates`` (indices of marked cells) that must run anyway, with the names that make them needed:
     a cell that runs reads a global that no cell that runs binds and the candidate does."""
+    if not candidates:
+        return {}
     names = {i: cell_names(c.source) for i, c in enumerate(cells) if c.cell_type == "code"
              and not ((c.metadata.get("nbgrader") or {}).get("grade") and
                       not (c.metadata.get("nbgrader") or {}).get("solution"))}   # test cells run in the grader
