@@ -312,13 +312,31 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def python_source(source: str) -> str:
-    """The cell as Python: IPython's magics (``%time``, ``!pip``) turned into the calls they stand for."""
+IPYTHON_BUDGET = 64   # escape lines x KiB of a cell that IPython's transformer may read (about 0.15 CPU-s)
+
+
+def parse_cell(source: str) -> ast.Module:
+    """A cell's syntax tree, with IPython's magics (``%time``, ``!pip``) read as the calls they stand for.
+
+    A cell that parses as Python has none of IPython's syntax (each of its escapes is invalid Python), so only
+    one that does not goes through IPython's transformer.  That transformer reads the whole cell again for
+    every escape it rewrites (16,000 ``%time`` lines, 128 KiB: minutes), so a cell whose escape lines times
+    its size in KiB exceed :data:`IPYTHON_BUDGET` is refused with ValueError, unread.  Raises SyntaxError when
+    the cell does not parse either way.
+    """
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        pass
+    escapes = sum(1 for line in source.splitlines() if line.lstrip()[:1] in ("%", "!") or line.rstrip()[-1:] == "?")
+    if max(escapes, 1) * len(source.encode()) / 1024 > IPYTHON_BUDGET:
+        raise ValueError(f"too much IPython syntax to read ({escapes} escape lines in {len(source.encode())} bytes)")
     try:
         from IPython.core.inputtransformer2 import TransformerManager
-        return TransformerManager().transform_cell(source)
-    except Exception:  # noqa: BLE001 - an untransformable cell is parsed as it is
-        return source
+        transformed = TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - an untransformable cell does not parse
+        raise SyntaxError("the cell parses neither as Python nor as IPython") from None
+    return ast.parse(transformed)
 
 
 def scan(source: str, forbidden, aliases: dict[str, str] | None = None, line_offset: int = 0,
@@ -336,7 +354,7 @@ def scan(source: str, forbidden, aliases: dict[str, str] | None = None, line_off
     aliases = {} if aliases is None else aliases
     scanner = _Scanner(forbidden, aliases, line_offset, depth)
     try:
-        scanner.visit(ast.parse(python_source(source) if depth == 0 else source))
+        scanner.visit(parse_cell(source) if depth == 0 else ast.parse(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     seen, uses = set(), []

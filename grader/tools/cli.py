@@ -11,7 +11,6 @@ import sys
 
 from ..engine import course, grading_lock
 from ..engine.assignment import AssignmentError, load_all
-from ..engine.grading_lock import CourseBusy
 
 
 def _assignment_option(parser: argparse.ArgumentParser) -> None:
@@ -141,7 +140,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
-    except (AssignmentError, CourseBusy) as exc:   # CourseBusy: another process grades the course
+    except (AssignmentError, grading_lock.CourseBusy) as exc:   # CourseBusy: another process grades the course
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

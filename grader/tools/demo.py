@@ -90,7 +90,10 @@ def _run_demo(root: str, assignments, workers: int | None, progress: bool) -> di
     for entry in os.listdir(state):   # all of the course's grading state but the lock this process holds
         if entry != os.path.basename(grading_lock.LOCK_FILE):
             path = os.path.join(state, entry)
-            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
     tables = {}
     for assignment in assignments:
         name = assignment.name

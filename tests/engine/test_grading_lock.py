@@ -20,6 +20,13 @@ from grader.engine.nbgrader_ext.guard import GradingLockedExporter
 from ..locking import held_elsewhere, refusal_elsewhere
 
 
+def written_in_lock(root) -> tuple[str, int]:
+    """What the course's lock file says: who holds it, and their pid."""
+    with open(grading_lock.lock_path(str(root)), encoding="utf-8") as fh:
+        about = json.load(fh)
+    return about["what"], about["pid"]
+
+
 @pytest.fixture()
 def other_process_holds(tmp_path):
     """A separate process holding the lock of the course at tmp_path until the test ends or kills it."""
@@ -35,16 +42,14 @@ def test_a_second_holder_is_refused_with_who_holds_it(tmp_path, other_process_ho
     assert message.startswith(f"the grading service (test) (pid {other_process_holds.pid}, since 20")
     assert (f"is grading the course in {os.path.realpath(tmp_path)} ({grading_lock.lock_path(str(tmp_path))} is "
             "locked); a batch grading would write") in message
-    about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
-    assert (about["what"], about["pid"]) == ("the grading service (test)", other_process_holds.pid)
+    assert written_in_lock(tmp_path) == ("the grading service (test)", other_process_holds.pid)
 
 
 def test_kill_9_releases_the_lock(tmp_path, other_process_holds):
     other_process_holds.send_signal(signal.SIGKILL)
     other_process_holds.wait()
     with grading_lock.hold(str(tmp_path), "a batch grading"):
-        about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
-        assert (about["what"], about["pid"]) == ("a batch grading", os.getpid())
+        assert written_in_lock(tmp_path) == ("a batch grading", os.getpid())
 
 
 def test_a_killed_holder_leaves_the_lock_to_its_last_worker_then_it_is_free(tmp_path):
@@ -69,8 +74,7 @@ with grading_lock.hold(sys.argv[1], "the grading service (test)"):
             pass
     threading.Timer(1.0, holder.stdin.close).start()   # the worker ends a second after the wait begins
     with grading_lock.hold(str(tmp_path), "the grading service, restarted"):
-        about = json.loads(open(grading_lock.lock_path(str(tmp_path)), encoding="utf-8").read())
-        assert (about["what"], about["pid"]) == ("the grading service, restarted", os.getpid())
+        assert written_in_lock(tmp_path) == ("the grading service, restarted", os.getpid())
 
 
 def test_holds_nest_within_a_process_and_free_the_lock_at_the_outermost(tmp_path):

@@ -10,7 +10,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from traitlets.config import Config
 
-from grader.engine.nbgrader_ext.skip import SKIP_TAG, SkipTagError, SkipWhenGrading, is_skipped, marked_cells
+from grader.engine.nbgrader_ext.skip import (
+    MAX_READ_BYTES,
+    SKIP_TAG,
+    SkipTagError,
+    SkipWhenGrading,
+    is_skipped,
+    marked_cells,
+)
 
 
 def meta(grade_id, grade=False, solution=False, locked=False, tags=()):
@@ -111,8 +118,16 @@ def test_a_marked_cell_runs_when_code_that_runs_reads_what_only_it_defines(tmp_p
         assert skipped("plt.plot([1])") == [False, True]                       # the demonstration's plt
     assert "plot runs although the source marks it 'skip-when-grading': other cells read plt" in caplog.text
     assert skipped("def show():\n    print(side)") == [True, False]          # a global in a function
-    assert skipped("%matplotlib inline\nprint(side)") == [True, False]        # a cell with a magic parses too
-    assert skipped("class A:\n    size = image", "x = (") == [False, True]     # a cell that does not parse: nothing
+    assert skipped("class A:\n    size = image") == [False, True]             # a global in a class body
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="skip"):
+        # what cannot be read in bounded time makes every marked cell run: IPython's syntax (its transformer's
+        # time grows with the square of the cell), an error, a notebook over MAX_READ_BYTES of code
+        assert skipped("%matplotlib inline\nprint(1)") == [False, False]
+        assert skipped("x = (") == [False, False]
+        assert skipped("x = 1\n" * (MAX_READ_BYTES // 6 + 1)) == [False, False]
+    assert caplog.text.count("a cell is not plain Python, or nested too deeply, to read what it uses") == 4
+    assert caplog.text.count(f"is too large to read what it uses (at most {MAX_READ_BYTES})") == 2
 
 
 def test_without_a_source_notebook_every_cell_runs_and_the_log_says_so(tmp_path, caplog):

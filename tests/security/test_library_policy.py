@@ -4,6 +4,7 @@ and the instructor report.  No kernel here; tests/security/test_library_policy_s
 """
 from __future__ import annotations
 
+import ast
 import html
 import json
 import os
@@ -22,10 +23,12 @@ from gradekit.imports import ImportGuard
 from grader.engine import course, jobs
 from grader.engine.batch import Outcome
 from grader.engine.library_policy import (
+    IPYTHON_BUDGET,
     LibraryPolicy,
     LibraryWatch,
     ask_guard,
     graded_cell_before,
+    parse_cell,
     scan,
     stack_packages,
 )
@@ -166,6 +169,21 @@ SCAN_TABLE = [
 @pytest.mark.parametrize("source, expected", SCAN_TABLE, ids=[s.split("\n")[-1][:40] for s, _ in SCAN_TABLE])
 def test_the_static_scan_finds_every_spelled_out_import(source, expected):
     assert [(u.module, u.name, u.line, u.how) for u in scan(source, FORBIDDEN)] == expected
+
+
+def test_ipythons_transformer_reads_only_cells_within_its_budget():
+    # plain Python never reaches the transformer; a magic does, within the budget (escape lines x KiB)
+    assert ast.dump(parse_cell("x = 1")) == "Module(body=[Assign(targets=[Name(id='x', ctx=Store())], " \
+                                             "value=Constant(value=1))], type_ignores=[])"
+    assert "run_line_magic" in ast.dump(parse_cell("%time import torch"))
+    # its time grows with escapes x size (16,000 %time lines: minutes): refused unread past the budget, so the
+    # scan finds nothing there and the import guard watches the cell at run time
+    heavy = "%time import torch\n" * 4_000
+    with pytest.raises(ValueError, match=r"^too much IPython syntax to read \(4000 escape lines in 76000 bytes\)$"):
+        parse_cell(heavy)
+    assert IPYTHON_BUDGET == 64 and scan(heavy, FORBIDDEN) == []
+    with pytest.raises(SyntaxError):
+        parse_cell("x = (")
 
 
 def test_imports_carry_over_from_earlier_cells():

@@ -135,13 +135,18 @@ def test_the_notebook_time_limit_stops_grading_and_is_recorded():
     assert "not run: the notebook reached its time limit" in last[0].text
 
 
+def grade(cells: list, student: str, config: Config | None = None):
+    """A notebook of ``cells`` graded in the sandbox (the release's files beside it) under ``config``."""
+    files = batch.kernel_files(RELEASE, RELEASE, [])
+    return TrustedExecute(config=config or Config()).run_notebook(
+        nbformat.v4.new_notebook(cells=cells), files,
+        {"nbgrader": {"student": student, "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+
+
 def grade_between(source: str, student: str, config: Config):
     """``x = 1``, the cell ``source``, then ``print(x + 1)``: graded in the sandbox under ``config``."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(source),
-                                         nbformat.v4.new_code_cell("print(x + 1)")])
-    files = batch.kernel_files(RELEASE, RELEASE, [])
-    return TrustedExecute(config=config).run_notebook(
-        nb, files, {"nbgrader": {"student": student, "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+    return grade([nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(source),
+                  nbformat.v4.new_code_cell("print(x + 1)")], student, config)
 
 
 def test_a_cell_that_ignores_the_interrupt_among_its_own_processes_is_a_process_limit_and_a_timeout():
@@ -176,13 +181,10 @@ def test_a_cell_slow_to_stop_after_the_interrupt_is_a_timeout_and_the_kernel_goe
 
 def test_a_cell_tagged_skip_when_grading_is_not_run_and_says_so():
     # the sanitize step leaves the tag only where the source notebook put it (tests/engine/test_skip_when_grading.py)
-    nb = nbformat.v4.new_notebook(cells=[
+    executed, record = grade([
         nbformat.v4.new_code_cell("x = 1"),
         nbformat.v4.new_code_cell("x = 100\nraise SystemExit", metadata={"tags": [SKIP_TAG]}),
-        nbformat.v4.new_code_cell("print(x + 1)")])
-    files = batch.kernel_files(RELEASE, RELEASE, [])
-    executed, record = TrustedExecute(config=Config()).run_notebook(
-        nb, files, {"nbgrader": {"student": "demo_cell", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+        nbformat.v4.new_code_cell("print(x + 1)")], "demo_cell")
     assert executed.cells[1].outputs == [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED_NOTE)]
     assert executed.cells[1].execution_count is None
     assert executed.cells[2].outputs[0].text == "2\n"
@@ -190,12 +192,9 @@ def test_a_cell_tagged_skip_when_grading_is_not_run_and_says_so():
 
 
 def test_the_kernel_starts_without_its_debugger_which_the_sandbox_leaves_out():
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    executed, record = grade([nbformat.v4.new_code_cell(
         "import sys\nprint(sorted(m for m in sys.modules if m.startswith('debugpy') or 'pydev' in m))\n"
-        "try:\n    import debugpy\nexcept ImportError as exc:\n    print(type(exc).__name__)")])
-    files = batch.kernel_files(RELEASE, RELEASE, [])
-    executed, record = TrustedExecute(config=Config()).run_notebook(
-        nb, files, {"nbgrader": {"student": "no_debugger", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT}})
+        "try:\n    import debugpy\nexcept ImportError as exc:\n    print(type(exc).__name__)")], "no_debugger")
     assert SandboxPolicy().unused_packages == ["debugpy"]
     assert "".join(o.text for o in executed.cells[0].outputs) == "[]\nModuleNotFoundError\n"
     assert record.incidents == [] and record.kernel_starts == 1

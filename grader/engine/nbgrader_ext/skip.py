@@ -11,7 +11,9 @@ tags included, so this sanitize step (after ``OverwriteCells``, which has restor
 source, type and locked flag) takes the tag off every cell of the submission and puts it back on the
 cells whose grade id the source notebook tags, unless the student's own code needs them: a marked cell
 still runs when another cell that runs reads, as a global, a name only the marked cell binds (a
-student who plots with the ``plt`` a demonstration imported).
+student who plots with the ``plt`` a demonstration imported), and when the notebook's code is too large
+(:data:`MAX_READ_BYTES`), not plain Python (IPython's magics) or too deeply nested to read, so the reading
+costs each submission a bounded time.
 :class:`~grader.engine.nbgrader_ext.execute.TrustedExecute` then runs no cell that carries the tag and
 shows :data:`SKIPPED_NOTE` as its output.  Only a locked code cell with a grade id that is neither a
 solution nor a test may be marked; a source that marks another is refused by name (:class:`SkipTagError`)
@@ -20,15 +22,15 @@ execution key (grader.engine.jobs).
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
-import symtable
 
+from nbgrader import utils
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ..assignment import AssignmentError
-from ..library_policy import python_source
 
 SKIP_TAG = "skip-when-grading"
 SKIPPED_NOTE = ("Not run when grading: your instructor marked this cell as a demonstration. "
@@ -80,39 +82,135 @@ def marked_cells(path: str) -> frozenset[str]:
     return frozenset(marked)
 
 
-def _scopes(table: symtable.SymbolTable):
-    yield table
-    for child in table.get_children():
-        yield from _scopes(child)
+MAX_READ_BYTES = 128 * 1024   # the code of a notebook whose names are read; a larger one runs every marked cell
 
 
-def cell_names(source: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(the names a cell binds at its top level, the globals it reads that it does not bind itself).
+class _Scope:
+    def __init__(self, kind: str):
+        self.kind = kind                    # "module", "class" or "function" (comprehensions and lambdas too)
+        self.bound: set[str] = set()        # names this scope binds
+        self.loads: set[str] = set()        # names it reads
+        self.not_local: set[str] = set()    # names it declares global or nonlocal
+        self.children: list[_Scope] = []
 
-    A read is a top-level reference, or a global reference inside a function or class the cell defines.
-    A cell that does not parse binds and reads nothing (it cannot run either).
+
+class _Names(ast.NodeVisitor):
+    """Each scope's bindings and reads, in one pass over a cell's syntax tree."""
+
+    def __init__(self):
+        self.top = self.scope = _Scope("module")
+
+    def _inside(self, kind: str, params: set[str], nodes) -> None:
+        scope = _Scope(kind)
+        scope.bound |= params
+        self.scope.children.append(scope)
+        outer, self.scope = self.scope, scope
+        for node in nodes:
+            self.visit(node)
+        self.scope = outer
+
+    @staticmethod
+    def _params(args: ast.arguments) -> set[str]:
+        return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+
+    def _outside(self, node, args: ast.arguments | None) -> None:
+        """What a definition evaluates where it stands: decorators, defaults, annotations, bases."""
+        for child in [*getattr(node, "decorator_list", []), *getattr(node, "bases", []),
+                      *(k.value for k in getattr(node, "keywords", [])), *(args.defaults if args else []),
+                      *((d for d in args.kw_defaults if d is not None) if args else [])]:
+            self.visit(child)
+
+    def visit_FunctionDef(self, node):
+        self.scope.bound.add(node.name)
+        self._outside(node, node.args)
+        self._inside("function", self._params(node.args), node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        self._outside(node, node.args)
+        self._inside("function", self._params(node.args), [node.body])
+
+    def visit_ClassDef(self, node):
+        self.scope.bound.add(node.name)
+        self._outside(node, None)
+        self._inside("class", set(), node.body)
+
+    def _comprehension(self, node):
+        self._inside("function", set(), [*node.generators, *(getattr(node, f) for f in ("elt", "key", "value")
+                                                               if hasattr(node, f))])
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
+
+    def visit_Name(self, node):
+        (self.scope.loads if isinstance(node.ctx, ast.Load) else self.scope.bound).add(node.id)
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            if alias.name != "*":
+                self.scope.bound.add(alias.asname or alias.name.split(".")[0])
+
+    visit_ImportFrom = visit_Import
+
+    def visit_ExceptHandler(self, node):
+        if node.name:
+            self.scope.bound.add(node.name)
+        self.generic_visit(node)
+
+    def visit_Global(self, node):
+        self.scope.not_local.update(node.names)
+
+    visit_Nonlocal = visit_Global
+
+
+def _global_reads(scope: _Scope, enclosing: list[set[str]]) -> set[str]:
+    """The names the scopes below ``scope`` read from the module (not their own, not an enclosing function's)."""
+    reads = set()
+    for child in scope.children:
+        local = child.bound - child.not_local
+        reads |= {n for n in child.loads - local if not any(n in names for names in enclosing)}
+        reads |= _global_reads(child, enclosing + [local] if child.kind == "function" else enclosing)
+    return reads
+
+
+def cell_names(source: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(the names a cell binds at its top level, the globals it reads that it does not bind itself); None when
+    the cell is not plain Python (IPython's syntax, which its transformer reads in time that grows with the
+    square of the cell, or an error) or too deeply nested to read.
+
+    A read is a top-level reference, or a reference inside a function, class, lambda or comprehension of the
+    cell to a name none of them binds.
     """
     try:
-        top = symtable.symtable(python_source(source), "<cell>", "exec")
+        tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return frozenset(), frozenset()
-    bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
-    read = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
-    for scope in list(_scopes(top))[1:]:
-        read |= {s.get_name() for s in scope.get_symbols() if s.is_global() and s.is_referenced()}
-    return frozenset(bound), frozenset(read - bound)
+        return None
+    names = _Names()
+    try:
+        names.visit(tree)
+    except RecursionError:
+        return None
+    top = names.top
+    return frozenset(top.bound), frozenset((top.loads | _global_reads(top, [])) - top.bound)
 
 
-def needed_by_others(cells: list, candidates: list[int]) -> dict[int, set[str]]:
-    """The ``candidates`` (indices of marked cells) that must run anyway, with the names that make them needed:
-    a cell that runs reads a global that no cell that runs binds and the candidate does."""
+def needed_by_others(cells: list, candidates: list[int]) -> dict[int, str]:
+    """The ``candidates`` (indices of marked cells) that must run anyway, each with the reason: a cell that
+    runs reads a global that no cell that runs binds and the candidate does; or the notebook's code is more
+    than MAX_READ_BYTES, not plain Python or nested too deeply, to be read (then every candidate runs)."""
     if not candidates:
         return {}
-    names = {i: cell_names(c.source) for i, c in enumerate(cells) if c.cell_type == "code"
-             and not ((c.metadata.get("nbgrader") or {}).get("grade") and
-                      not (c.metadata.get("nbgrader") or {}).get("solution"))}   # test cells run in the grader
+    code = {i: c.source for i, c in enumerate(cells)   # test cells run in the grader, not the kernel
+            if c.cell_type == "code" and not (utils.is_grade(c) and not utils.is_solution(c))}
+    size = sum(len(text.encode()) for text in code.values())
+    if size > MAX_READ_BYTES:
+        return {i: f"the notebook's code ({size} bytes) is too large to read what it uses "
+                   f"(at most {MAX_READ_BYTES})" for i in candidates}
+    names = {i: cell_names(text) for i, text in code.items()}
+    if any(found is None for found in names.values()):
+        return {i: "a cell is not plain Python, or nested too deeply, to read what it uses" for i in candidates}
     running = set(names) - set(candidates)
-    needed: dict[int, set[str]] = {}
+    needed: dict[int, str] = {}
     while True:
         bound = set().union(*(names[i][0] for i in running))
         read = set().union(*(names[i][1] for i in running))
@@ -120,7 +218,7 @@ def needed_by_others(cells: list, candidates: list[int]) -> dict[int, set[str]]:
         more = {i: found for i, found in more.items() if found}
         if not more:
             return needed
-        needed.update(more)
+        needed.update({i: f"other cells read {', '.join(sorted(found))}" for i, found in more.items()})
         running |= set(more)
 
 
@@ -145,8 +243,8 @@ class SkipWhenGrading(NbGraderPreprocessor):
         needed = needed_by_others(nb.cells, candidates)
         for i in candidates:
             if i in needed:
-                self.log.warning("%s runs although the source marks it %r: other cells read %s, which it defines",
-                                 nb.cells[i].metadata["nbgrader"]["grade_id"], SKIP_TAG, ", ".join(sorted(needed[i])))
+                self.log.warning("%s runs although the source marks it %r: %s",
+                                 nb.cells[i].metadata["nbgrader"]["grade_id"], SKIP_TAG, needed[i])
             else:
                 nb.cells[i].metadata.setdefault("tags", []).append(SKIP_TAG)
         return nb, resources
