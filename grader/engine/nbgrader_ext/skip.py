@@ -33,6 +33,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from ..assignment import AssignmentError
 
 SKIP_TAG = "skip-when-grading"
+MAX_READ_BYTES = 128 * 1024   # the code of a notebook whose names are read; a larger one runs every marked cell
 SKIPPED_NOTE = ("Not run when grading: your instructor marked this cell as a demonstration. "
                 "It does not change your score.\n")
 
@@ -82,9 +83,6 @@ def marked_cells(path: str) -> frozenset[str]:
     return frozenset(marked)
 
 
-MAX_READ_BYTES = 128 * 1024   # the code of a notebook whose names are read; a larger one runs every marked cell
-
-
 class _Scope:
     def __init__(self, kind: str):
         self.kind = kind                    # "module", "class" or "function" (comprehensions and lambdas too)
@@ -114,7 +112,7 @@ class _Names(ast.NodeVisitor):
         return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
 
     def _outside(self, node, args: ast.arguments | None) -> None:
-        """What a definition evaluates where it stands: decorators, defaults, annotations, bases."""
+        """What a definition evaluates where it stands: decorators, defaults, base classes and class keywords."""
         for child in [*getattr(node, "decorator_list", []), *getattr(node, "bases", []),
                       *(k.value for k in getattr(node, "keywords", [])), *(args.defaults if args else []),
                       *((d for d in args.kw_defaults if d is not None) if args else [])]:
